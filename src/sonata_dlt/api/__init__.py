@@ -1,0 +1,1 @@
+"""See the package map in sonata_dlt/__init__.py."""

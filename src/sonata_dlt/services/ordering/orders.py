@@ -1,0 +1,224 @@
+"""Product orders, buyer side: create, list, retrieve and patch (MEF 123 UC1-4).
+
+A new order starts ``acknowledged`` with every item ``acknowledged``; its 201 answer stands in for a create
+notification, so none is sent. PATCH changes only what ``ProductOrder_Update`` allows (``externalId``,
+``projectId``, ``relatedContactInformation``, appended ``note``s, and per item ``endCustomerName``,
+``relatedBuyerPON``, ``relatedContactInformation``, appended ``note``s); other members are ignored, as a tolerant
+reader does, since the spec lets a body carry them. Notes are append-only: a note whose id exists already must be
+sent unchanged. Orders in a terminal state refuse PATCH with 409.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists
+from sqlmodel import col, func, select
+
+from sonata_dlt.errors import BadRequest, Conflict, Forbidden, Issue, Unprocessable
+from sonata_dlt.services import changes
+from sonata_dlt.services.ordering import states
+from sonata_dlt.services.ordering.common import (
+    ORDER,
+    OrderEdit,
+    bilateral_of,
+    found,
+    href,
+    locked,
+    scope_ids,
+    write_item_dates,
+)
+from sonata_dlt.services.ordering.validation import order_issues
+from sonata_dlt.services.parties import Party
+from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.settings import Role
+from sonata_dlt.storage.ordering import ProductOrderItemDates, ProductOrderRow
+from sonata_dlt.storage.types import rfc3339, utcnow
+
+FIND_FIELDS = ("id", "cancellationDate", "completionDate", "externalId", "orderDate", "projectId", "state")
+ORDER_PATCHABLE = ("externalId", "projectId", "relatedContactInformation")
+ITEM_PATCHABLE = ("endCustomerName", "relatedBuyerPON", "relatedContactInformation")
+
+
+def create_order(
+    runtime: Runtime,
+    party: Party,
+    body: Mapping[str, Any],
+    *,
+    buyer_id: str | None = None,
+    seller_id: str | None = None,
+) -> dict[str, Any]:
+    bilateral = runtime.parties.resolve(party, buyer_id, seller_id)
+    if party.role is not Role.BUYER:
+        raise Forbidden("only the buyer places product orders", code="accessDenied")
+    with runtime.db.write() as session:
+        issues = order_issues(runtime, session, bilateral.id, body)
+        if issues:
+            raise Unprocessable(issues)
+        now = utcnow()
+        order_id = str(uuid.uuid4())
+        stamp = rfc3339(now)
+        document: dict[str, Any] = copy.deepcopy(dict(body))
+        document.update(
+            {
+                "id": order_id,
+                "href": href(ORDER, order_id),
+                "orderDate": stamp,
+                "state": "acknowledged",
+                "stateChange": [{"changeDate": stamp, "state": "acknowledged"}],
+            }
+        )
+        for item in document["productOrderItem"]:
+            item.setdefault("expediteIndicator", False)
+            item["state"] = "acknowledged"
+            item["stateChange"] = [{"changeDate": stamp, "state": "acknowledged"}]
+        row = ProductOrderRow(
+            id=order_id,
+            bilateral_id=bilateral.id,
+            state="acknowledged",
+            external_id=document.get("externalId"),
+            project_id=document.get("projectId"),
+            order_date=now,
+        )
+        changes.save(
+            session,
+            bilateral,
+            row,
+            document,
+            resource_type=ORDER,
+            event="created",
+            actor=party.actor,
+            record=runtime.settings.record_log,
+        )
+        write_item_dates(session, order_id, document["productOrderItem"])
+        return document
+
+
+def retrieve_order(
+    runtime: Runtime, party: Party, order_id: str, *, buyer_id: str | None = None, seller_id: str | None = None
+) -> dict[str, Any]:
+    with runtime.db.read() as session:
+        row = found(session, ProductOrderRow, order_id, scope_ids(runtime, party, buyer_id, seller_id), "product order")
+        return copy.deepcopy(row.document)
+
+
+def patch_order(
+    runtime: Runtime,
+    party: Party,
+    order_id: str,
+    body: Mapping[str, Any],
+    *,
+    buyer_id: str | None = None,
+    seller_id: str | None = None,
+) -> dict[str, Any]:
+    scope = scope_ids(runtime, party, buyer_id, seller_id)
+    if party.role is not Role.BUYER:
+        raise Forbidden("only the buyer patches a product order", code="accessDenied")
+    with runtime.db.write() as session:
+        row = locked(session, ProductOrderRow, order_id, scope, "product order")
+        if row.state in states.ORDER_TERMINAL:
+            raise Conflict(f"product order {order_id} is {row.state}; it no longer changes")
+        edit = OrderEdit(session, bilateral_of(runtime, row), row, party.actor, utcnow())
+        for name in ORDER_PATCHABLE:
+            if name in body:
+                edit.doc[name] = copy.deepcopy(body[name])
+        issues: list[Issue] = []
+        if "note" in body:
+            edit.doc["note"] = _append_notes(edit.doc.get("note", []), body["note"], "/note", issues)
+        for index, update in enumerate(body.get("productOrderItem", [])):
+            pointer = f"/productOrderItem/{index}"
+            item = next((entry for entry in edit.items if entry["id"] == update["id"]), None)
+            if item is None:
+                raise BadRequest(f"product order {order_id} has no item {update['id']!r} (productOrderItem/{index}/id)")
+            for name in ITEM_PATCHABLE:
+                if name in update:
+                    item[name] = copy.deepcopy(update[name])
+            if "note" in update:
+                item["note"] = _append_notes(item.get("note", []), update["note"], f"{pointer}/note", issues)
+        if issues:
+            raise Conflict(issues[0].reason)
+        if edit.doc != row.document:
+            edit.save("updated", record=runtime.settings.record_log)
+        return copy.deepcopy(edit.row.document)
+
+
+def _append_notes(
+    existing: list[dict[str, Any]], sent: list[dict[str, Any]], pointer: str, issues: list[Issue]
+) -> list[dict[str, Any]]:
+    by_id = {entry["id"]: entry for entry in existing}
+    result = list(existing)
+    for index, entry in enumerate(sent):
+        previous = by_id.get(entry["id"])
+        if previous is None:
+            result.append(copy.deepcopy(entry))
+            by_id[entry["id"]] = entry
+        elif previous != entry:
+            issues.append(
+                Issue("invalidValue", f"note {entry['id']} exists; notes are append-only", f"{pointer}/{index}")
+            )
+    return result
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    state: str | None = None
+    external_id: str | None = None
+    project_id: str | None = None
+    dates: Mapping[str, datetime] | None = None  # "<field>.gt" / "<field>.lt"
+
+
+def list_orders(
+    runtime: Runtime,
+    party: Party,
+    filters: OrderFilter,
+    *,
+    offset: int,
+    limit: int,
+    buyer_id: str | None = None,
+    seller_id: str | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    table = ProductOrderRow
+    conditions: list[Any] = [col(table.bilateral_id).in_(scope_ids(runtime, party, buyer_id, seller_id))]
+    if filters.state is not None:
+        conditions.append(table.state == filters.state)
+    if filters.external_id is not None:
+        conditions.append(table.external_id == filters.external_id)
+    if filters.project_id is not None:
+        conditions.append(table.project_id == filters.project_id)
+    order_columns = {
+        "orderDate": table.order_date,
+        "completionDate": table.completion_date,
+        "cancellationDate": table.cancellation_date,
+    }
+    item_columns = {
+        "itemRequestedCompletionDate": ProductOrderItemDates.requested_completion_date,
+        "itemExpectedCompletionDate": ProductOrderItemDates.expected_completion_date,
+    }
+    for key, moment in (filters.dates or {}).items():
+        name, _, suffix = key.partition(".")
+        if name in order_columns:
+            column = col(order_columns[name])
+            conditions.append(column > moment if suffix == "gt" else column < moment)
+        else:
+            item_column = col(item_columns[name])
+            conditions.append(
+                exists().where(
+                    col(ProductOrderItemDates.order_id) == col(table.id),
+                    item_column > moment if suffix == "gt" else item_column < moment,
+                )
+            )
+    with runtime.db.read() as session:
+        total = session.exec(select(func.count()).select_from(table).where(*conditions)).one()
+        rows = session.exec(
+            select(table)
+            .where(*conditions)
+            .order_by(col(table.created_at).desc(), col(table.id).desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return [{key: row.document[key] for key in FIND_FIELDS if key in row.document} for row in rows], int(total)

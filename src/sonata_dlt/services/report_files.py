@@ -1,0 +1,272 @@
+"""Inventory report files: uploads validated by DuckDB into content-addressed Parquet, and their content hash.
+
+Nothing here holds a report in memory. An upload is already a file on disk (the API streams it there); NDJSON and
+JSON rows are checked and rewritten as CSV first (``report_uploads``); DuckDB then reads the CSV straight into a
+temporary Parquet file (typed columns, every bad row recorded with its line number, nothing partial kept), checks the
+keys and hashes the rows, and the file is renamed to ``<data_dir>/reports/<content hash>.parquet`` only once every
+check has passed.
+
+Line numbers: a CSV's header is line 1 and its n-th record is line n + 1 (a record whose quoted value spans
+several physical lines counts once); an NDJSON object's line is its line in the upload; a JSON array's rows are
+reported by their pointer ``/rows/<index>``.
+
+Content hash (``contentHash``, canonical form ``inventory-report-rows/v2``): the ``sorted-row-digests`` construction
+of ``row_hashes``, with
+
+- header line: the column names of ``report_rows.REPORT_COLUMNS`` in their order, joined by TAB;
+- row encoding: the row's cells in that column order, each ``-`` when empty, else ``<n>:<text>`` with ``n`` the
+  UTF-8 byte length of ``text``: text values as they are; decimals with exactly six decimals (``100.000000``,
+  ``-0.500000``, ``0.000000``; a seventh decimal rounds half away from zero when loaded); timestamps as the integer
+  number of microseconds since 1970-01-01T00:00:00Z (``1735689600000000``);
+- the row digests (hex SHA-256 of each encoding) sorted ascending, each followed by LF, after the header line and
+  its LF; the content hash is the hex SHA-256 of those bytes.
+
+Row order is not part of the content: the same rows in any order have the same hash. ``tests/billing/
+reference_hashes.py`` recomputes it in plain Python.
+"""
+
+# SQL here is assembled from fixed column names (report_rows.REPORT_COLUMNS, checked by quoted()), numbers
+# from validated Decimals and paths we generate, quoted by sql_text(); user values travel as parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from sonata_dlt.errors import Issue, Unprocessable
+from sonata_dlt.services.agreement_terms import MatchingRules
+from sonata_dlt.services.report_rows import DUCKDB_TYPES, REPORT_COLUMNS, ColumnKind
+from sonata_dlt.services.report_uploads import MAX_ISSUES, read_header
+from sonata_dlt.services.row_hashes import digest_sql, digests_hash, encoding_sql
+from sonata_dlt.services.row_hashes import sql_text as sql_text  # re-exported: callers quote paths with it
+
+HEADER_LINE = "\t".join(REPORT_COLUMNS)
+DUCKDB_MEMORY_LIMIT = "512MB"  # DuckDB spills to its temp directory beyond this, keeping the process under 1 GB
+
+
+@dataclass(frozen=True)
+class StoredRows:
+    content_hash: str
+    row_count: int
+    path: Path
+
+
+def reports_dir(data_dir: Path) -> Path:
+    path = data_dir / "reports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def scratch_dir(data_dir: Path) -> Path:
+    path = data_dir / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    con.execute("SET preserve_insertion_order = true")  # the default, relied on: row_hashes, key-ordered digests
+    con.execute(f"SET temp_directory = {sql_text(str(scratch_dir(data_dir) / 'duckdb'))}")
+    return con
+
+
+def quoted(column: str) -> str:
+    if column not in REPORT_COLUMNS:  # column names reach SQL only from this fixed set
+        raise ValueError(f"unknown report column {column!r}")
+    return f'"{column}"'
+
+
+def cell_text_sql(column: str, prefix: str = "") -> str:
+    """A column's text in the row encoding of ``inventory-report-rows/v2`` (NULL when empty)."""
+    ref = f"{prefix}{quoted(column)}"
+    kind = REPORT_COLUMNS[column]
+    if kind is ColumnKind.TEXT:
+        return ref
+    if kind is ColumnKind.DECIMAL:
+        return f"CAST({ref} AS VARCHAR)"  # DECIMAL(18,6) prints exactly six decimals
+    return f"CAST(epoch_us({ref}) AS VARCHAR)"
+
+
+def row_digest_sql(prefix: str = "") -> str:
+    return digest_sql(encoding_sql(cell_text_sql(column, prefix) for column in REPORT_COLUMNS))
+
+
+def key_sql(matching: MatchingRules, prefix: str = "") -> str:
+    """The ``serviceKey`` of a row: key values (lower-cased where case-insensitive), ``\\`` and ``|`` escaped,
+    joined by ``|``."""
+    parts = []
+    for key in matching.key_fields:
+        ref = f"{prefix}{quoted(key.field)}"
+        if key.case_insensitive:
+            ref = f"lower({ref})"
+        parts.append(f"replace(replace({ref}, '\\', '\\\\'), '|', '\\|')")
+    return " || '|' || ".join(parts)
+
+
+def key_values_sql(matching: MatchingRules, prefix: str = "") -> list[str]:
+    """The key's parts as compared (lower-cased where case-insensitive): equal parts <=> equal ``serviceKey``, without
+    building the escaped string for every row."""
+    return [
+        f"lower({prefix}{quoted(key.field)})" if key.case_insensitive else f"{prefix}{quoted(key.field)}"
+        for key in matching.key_fields
+    ]
+
+
+# --- loading into Parquet -------------------------------------------------------------------------------------
+
+
+def csv_line(number: int) -> str:
+    return f"line {number}"
+
+
+def store_csv(
+    data_dir: Path, csv_path: Path, matching: MatchingRules, *, locate: Callable[[int], str] = csv_line
+) -> StoredRows:
+    """Validate a CSV report file and store it as ``reports/<hash>.parquet``; 422 (nothing stored) on any problem.
+
+    ``locate`` names a CSV line for the caller (NDJSON and JSON rows were rewritten as CSV with a header line)."""
+    header = read_header(csv_path)
+    missing_keys = [key.field for key in matching.key_fields if key.field not in header]
+    if missing_keys:
+        raise Unprocessable.single(
+            "missingProperty", f"line 1: the agreement's key column(s) {', '.join(missing_keys)} are missing", "line 1"
+        )
+    columns = "{" + ", ".join(f"{sql_text(n)}: {sql_text(DUCKDB_TYPES[REPORT_COLUMNS[n]])}" for n in header) + "}"
+    select = ", ".join(
+        quoted(name) if name in header else f"CAST(NULL AS {DUCKDB_TYPES[kind]}) AS {quoted(name)}"
+        for name, kind in REPORT_COLUMNS.items()
+    )
+    temporary = scratch_dir(data_dir) / f"{uuid.uuid4().hex}.parquet"
+    con = connect(data_dir)
+    try:
+        source = (
+            f"read_csv({sql_text(str(csv_path))}, header = true, auto_detect = false, delim = ',', quote = '\"',"
+            f" escape = '\"', columns = {columns}, store_rejects = true)"
+        )
+        try:
+            con.execute(f"COPY (SELECT {select} FROM {source}) TO {sql_text(str(temporary))} (FORMAT parquet)")
+        except duckdb.Error as exc:
+            raise Unprocessable.single("invalidFormat", f"the CSV file cannot be read: {exc}"[:250], "line 1") from None
+        rejects = con.execute(
+            "SELECT line, column_name, error_type, error_message FROM reject_errors ORDER BY line LIMIT ?",
+            [MAX_ISSUES],
+        ).fetchall()
+        if rejects:
+            raise Unprocessable(
+                [
+                    Issue("invalidFormat", f"{locate(int(line))}: {message}"[:255], locate(int(line)))
+                    for line, _column, _kind, message in rejects
+                ]
+            )
+        table = f"read_parquet({sql_text(str(temporary))})"
+        row_count = _check_keys(con, table, csv_path, matching, locate)
+        content_hash = digests_hash(
+            con, scratch_dir(data_dir), HEADER_LINE, f"SELECT {row_digest_sql()} AS d FROM {table}"
+        )
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+    final = reports_dir(data_dir) / f"{content_hash}.parquet"
+    if final.exists():  # content-addressed: the same rows were stored before; keep the first file
+        temporary.unlink()
+    else:
+        os.replace(temporary, final)
+    return StoredRows(content_hash, row_count, final)
+
+
+def _check_keys(
+    con: duckdb.DuckDBPyConnection, table: str, csv_path: Path, matching: MatchingRules, locate: Callable[[int], str]
+) -> int:
+    """Refuse (422 naming the lines) empty or duplicate keys; return the row count.
+
+    One pass counts the rows, the rows with an empty key part and the distinct keys (compared as their parts, which
+    is cheaper than building every escaped ``serviceKey``); only a failing report is read again, for line numbers."""
+    null_test = " OR ".join(f"{quoted(key.field)} IS NULL" for key in matching.key_fields)
+    parts = key_values_sql(matching)
+    key = parts[0] if len(parts) == 1 else f"({', '.join(parts)})"
+    counts = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {null_test}),"
+        f" count(DISTINCT {key}) FILTER (WHERE NOT ({null_test})) FROM {table}"
+    ).fetchone()
+    total, nulls, distinct = (int(value) for value in counts) if counts else (0, 0, 0)
+    if nulls == 0 and distinct == total:
+        return total
+    duplicates = con.execute(
+        f"SELECT k FROM (SELECT {key_sql(matching)} AS k FROM {table} WHERE NOT ({null_test}))"
+        f" GROUP BY k HAVING count(*) > 1 ORDER BY k LIMIT ?",
+        [MAX_ISSUES],
+    ).fetchall()
+    # The rare path: find the exact lines by reading the CSV again (DuckDB's scan keeps no line numbers).
+    wanted = {str(row[0]) for row in duplicates}
+    issues: list[Issue] = []
+    first_seen: dict[str, int] = {}
+    for line, row in _csv_records(csv_path):
+        values = [row.get(key.field) or None for key in matching.key_fields]
+        where = locate(line)
+        if any(value is None for value in values):
+            empty = [key.field for key, value in zip(matching.key_fields, values, strict=True) if value is None]
+            issues.append(Issue("missingProperty", f"{where}: key column {', '.join(empty)} is empty", where))
+        else:
+            key = python_key(matching, [value or "" for value in values])
+            if key in wanted:
+                if key in first_seen:
+                    issues.append(
+                        Issue(
+                            "invalidValue",
+                            f"{where}: duplicate key {key!r} (first at {locate(first_seen[key])})"[:255],
+                            where,
+                        )
+                    )
+                else:
+                    first_seen[key] = line
+        if len(issues) >= MAX_ISSUES:
+            break
+    if not issues:  # the two readers disagree; still refuse, without a line number
+        issues = [Issue("invalidValue", f"duplicate or empty keys: {sorted(wanted)[:5]}")]
+    raise Unprocessable(issues)
+
+
+def _csv_records(csv_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    with open(csv_path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader)]
+        for number, record in enumerate(reader, start=2):
+            yield number, dict(zip(header, record, strict=False))
+
+
+def python_key(matching: MatchingRules, values: Sequence[str]) -> str:
+    parts = []
+    for key, value in zip(matching.key_fields, values, strict=True):
+        text = value.lower() if key.case_insensitive else value
+        parts.append(text.replace("\\", "\\\\").replace("|", "\\|"))
+    return "|".join(parts)
+
+
+@contextlib.contextmanager
+def scratch_file(data_dir: Path, suffix: str) -> Iterator[Path]:
+    """A temporary file under ``data_dir/tmp`` (same file system as the reports: renames are atomic), removed after."""
+    handle, name = tempfile.mkstemp(suffix=suffix, dir=scratch_dir(data_dir))
+    os.close(handle)
+    path = Path(name)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def iter_lines(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        yield from handle
