@@ -8,12 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from client.live_server import order_body
 from sqlmodel import col, select
 
 from sonata_dlt.services import log_proofs
+from sonata_dlt.services.ordering.orders import create_order
 from sonata_dlt.services.recording import split_frontier
 from sonata_dlt.services.runtime import Runtime
-from sonata_dlt.settings import Settings
+from sonata_dlt.settings import DEMO_BUYER_TOKEN, Settings
 from sonata_dlt.storage.log import Bilateral, LogLeaf
 from sonata_dlt.transparency.merkle import MemoryTree, root_from_frontier
 from tests.verifiable.conftest import append_changes
@@ -83,5 +85,19 @@ def test_processes_and_threads_append_gap_free(postgres_url: str, tmp_path: Path
             process.join(timeout=120)
             assert process.exitcode == 0
         _check_log(runtime, (PROCESSES + 2) * EACH)
+    finally:
+        runtime.close()
+
+
+def test_concurrent_order_creates_never_deadlock(postgres_url: str, tmp_path: Path) -> None:
+    """A create inserts rows that reference its bilateral (taking KEY SHARE on it) before it locks the log head.
+    Two creates upgrading that to FOR UPDATE deadlocked each other; the log head lock is NO KEY UPDATE."""
+    runtime = Runtime.start(_settings(postgres_url, tmp_path))
+    try:
+        buyer = runtime.parties.authenticate(f"Bearer {DEMO_BUYER_TOKEN}")
+        with ThreadPoolExecutor(THREADS) as pool:
+            orders = list(pool.map(lambda n: create_order(runtime, buyer, order_body(n)), range(THREADS * EACH)))
+        assert len({order["id"] for order in orders}) == THREADS * EACH
+        _check_log(runtime, THREADS * EACH)
     finally:
         runtime.close()

@@ -26,18 +26,31 @@ pytestmark = pytest.mark.slow
 ORDERING = "/mefApi/sonata/productOrderingManagement/v10"
 THREADS = 8
 BURST_SECONDS = 1.5
+# A loaded CI machine can take seconds to answer the first creates (connection pools, ORM warm-up): the burst's
+# clock starts at the first acknowledgement, so the kill always lands among committed and in-flight writes.
+FIRST_ACK_TIMEOUT = 60.0
 
 
-def _burst(server: LiveServer, acknowledged: list[str], stop: threading.Event, worker: int) -> None:
+def _burst(
+    server: LiveServer, acknowledged: list[str], refused: list[object], stop: threading.Event, worker: int
+) -> None:
     number = 0
     while not stop.is_set():
         number += 1
         try:
-            status, body = server.call("POST", f"{ORDERING}/productOrder", _order(worker, number), timeout=10)
+            status, body = server.call("POST", f"{ORDERING}/productOrder", _order(worker, number), timeout=30)
         except (OSError, urllib.error.URLError):
             return  # the server is gone: this request may or may not have committed, it was never acknowledged
         if status == 201:
             acknowledged.append(body["id"])
+        else:
+            refused.append((status, body))
+
+
+def _wait_for_first_acknowledgement(acknowledged: list[str], refused: list[object]) -> None:
+    deadline = time.monotonic() + FIRST_ACK_TIMEOUT
+    while not acknowledged and not refused and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _order(worker: int, number: int) -> dict[str, object]:
@@ -55,17 +68,21 @@ def test_sigkill_during_concurrent_creates(database_url: str, tmp_path: Path) ->
     server.start()
     try:
         acknowledged: list[str] = []
+        refused: list[object] = []
         stop = threading.Event()
         threads = [
-            threading.Thread(target=_burst, args=(server, acknowledged, stop, worker)) for worker in range(THREADS)
+            threading.Thread(target=_burst, args=(server, acknowledged, refused, stop, worker))
+            for worker in range(THREADS)
         ]
         for thread in threads:
             thread.start()
+        _wait_for_first_acknowledgement(acknowledged, refused)
         time.sleep(BURST_SECONDS)
         server.kill()
         stop.set()
         for thread in threads:
-            thread.join(timeout=30)
+            thread.join(timeout=60)
+        assert not refused, f"valid creates were refused before the crash: {refused[:3]}"
         assert acknowledged, "no order was acknowledged before the crash"
 
         server.start()

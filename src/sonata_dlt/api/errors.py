@@ -51,7 +51,12 @@ def render_api_error(error: ApiError) -> ConnexionResponse:
             items.append(item)
         return json_response(items, 422)
     if error.status >= 500:
-        log.error("service error", extra={"status": error.status, "reason": error.reason})
+        # The cause (a driver error, say) stays in the log for operators; the client sees only the Sonata body.
+        cause = error.__cause__
+        log.error(
+            "service error",
+            extra={"status": error.status, "reason": error.reason, "cause": repr(cause) if cause else None},
+        )
     return json_response(error_body(error.code, error.reason, error.message), error.status)
 
 

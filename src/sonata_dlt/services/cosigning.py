@@ -96,7 +96,7 @@ def cosign(
 
     with db.write() as session:
         statement = select(Checkpoint).where(Checkpoint.bilateral_id == bilateral.id, Checkpoint.size == body.size)
-        row = session.exec(statement.with_for_update()).one_or_none()
+        row = session.exec(statement.with_for_update(key_share=True)).one_or_none()
         if row is None or row.root_hash != body.root_hash:
             raise _invalid(
                 "invalidValue", f"this server signed no checkpoint of size {body.size} with that root", "/checkpoint"

@@ -137,7 +137,7 @@ def unregister(
                 HubSubscription.api == api.name,
                 col(HubSubscription.bilateral_id).in_(scope),
             )
-            .with_for_update()
+            .with_for_update()  # the row is deleted: a full row lock, not NO KEY UPDATE
         ).one_or_none()
         if row is None:
             raise NotFound(f"hub subscription {hub_id} not found")

@@ -237,7 +237,9 @@ def _product_of_item(
     if not product_id:
         raise Unprocessable.single("missingProperty", f"a {item.get('action')} item must name the product", pointer)
     row = session.exec(
-        select(Product).where(Product.id == product_id, Product.bilateral_id == bilateral.id).with_for_update()
+        select(Product)
+        .where(Product.id == product_id, Product.bilateral_id == bilateral.id)
+        .with_for_update(key_share=True)
     ).one_or_none()
     if row is None:
         raise Unprocessable.single("referenceNotFound", f"product {product_id} is not in the inventory", pointer)

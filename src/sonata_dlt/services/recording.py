@@ -92,13 +92,13 @@ class LogHead:
 
 
 def lock_log_head(session: Session, bilateral_id: str) -> LogHead:
-    """Read the log head and lock it until the caller's transaction ends (a row lock on PostgreSQL; SQLite's
-    ``BEGIN IMMEDIATE`` already holds the database). Plain Core statements: this runs on every change."""
+    """Read the log head and lock it until the caller's transaction ends (a NO KEY UPDATE row lock on PostgreSQL;
+    SQLite's ``BEGIN IMMEDIATE`` already holds the database). Plain Core statements: this runs on every change."""
     table = Bilateral.__table__  # type: ignore[attr-defined]
     statement = (
         sa_select(table.c.origin, table.c.log_size, table.c.frontier)
         .where(table.c.id == bilateral_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     row = session.connection().execute(statement).one_or_none()
     if row is None:

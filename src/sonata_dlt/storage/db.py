@@ -4,7 +4,9 @@
 exception. On SQLite it starts with ``BEGIN IMMEDIATE`` so that two writers never deadlock on a lock upgrade (the
 second waits for ``busy_timeout`` instead); reads use a separate engine whose transactions start deferred, so they
 never queue behind writers under WAL. On PostgreSQL the recording path takes a row lock on the bilateral's log head
-(``SELECT ... FOR UPDATE``), which serialises appends per bilateral and nothing else.
+(``SELECT ... FOR NO KEY UPDATE``), which serialises appends per bilateral and nothing else. Row locks for updates
+use NO KEY UPDATE, not FOR UPDATE: a transaction that already inserted rows referencing the row holds its KEY SHARE
+lock, and two such transactions upgrading to FOR UPDATE deadlock each other.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def locked(session: Session, model: type[Row], resource_id: str, bilateral_ids: 
     statement = (
         select(model)
         .where(col(model.id) == resource_id, col(model.bilateral_id).in_(list(bilateral_ids)))
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     row = session.exec(statement).one_or_none()
     if row is None:

@@ -393,7 +393,7 @@ def _order_for_request(
     row = session.exec(
         select(ProductOrderRow)
         .where(ProductOrderRow.id == order_id, ProductOrderRow.bilateral_id == bilateral.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).one_or_none()
     if row is None:
         raise Unprocessable.single("referenceNotFound", f"product order {order_id} not found", pointer)
