@@ -24,6 +24,7 @@ PROOFS = "/mefApi/sonata/verifiableLog/v1"
 ORDERING = "/mefApi/sonata/productOrderingManagement/v10"
 INVENTORY = "/mefApi/sonata/productInventory/v7"
 BILLING = "/mefApi/sonata/customerBillManagement/v2"
+SMART_BILATERAL = "/mefApi/sonata/smartBilateral/v1"
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,10 @@ class ResourceApi:
 
     path: str
     listable: bool = True
-    takes_bilateral: bool = True  # MEF's billing API has no buyerId / sellerId parameters
+    # MEF's billing API and settlements have no buyerId / sellerId parameters; billing runs and disputes take them
+    # to list, not to retrieve one by id.
+    list_takes_bilateral: bool = True
+    retrieve_takes_bilateral: bool = True
 
 
 RESOURCE_APIS: Mapping[str, ResourceApi] = {
@@ -43,8 +47,19 @@ RESOURCE_APIS: Mapping[str, ResourceApi] = {
     ),
     "charge": ResourceApi(f"{ORDERING}/charge"),
     "product": ResourceApi(f"{INVENTORY}/product"),
-    "customerBill": ResourceApi(f"{BILLING}/customerBill", takes_bilateral=False),
-    "customerBillItem": ResourceApi(f"{BILLING}/customerBillItem", listable=False, takes_bilateral=False),
+    "customerBill": ResourceApi(f"{BILLING}/customerBill", list_takes_bilateral=False, retrieve_takes_bilateral=False),
+    "customerBillItem": ResourceApi(f"{BILLING}/customerBillItem", listable=False, retrieve_takes_bilateral=False),
+    "agreement": ResourceApi(f"{SMART_BILATERAL}/agreement"),
+    "inventoryReport": ResourceApi(f"{SMART_BILATERAL}/inventoryReport"),
+    "reconciliation": ResourceApi(f"{SMART_BILATERAL}/reconciliation"),
+    "usageBatch": ResourceApi(f"{SMART_BILATERAL}/usageBatch", listable=False),
+    "usageReconciliation": ResourceApi(f"{SMART_BILATERAL}/usageReconciliation", listable=False),
+    "billingRun": ResourceApi(f"{SMART_BILATERAL}/billingRun", retrieve_takes_bilateral=False),
+    "dispute": ResourceApi(f"{SMART_BILATERAL}/dispute", retrieve_takes_bilateral=False),
+    # A settlement nets a pair of operators across both bilaterals between them: no buyerId / sellerId.
+    "settlement": ResourceApi(
+        f"{SMART_BILATERAL}/settlement", list_takes_bilateral=False, retrieve_takes_bilateral=False
+    ),
 }
 
 PAGE = 500  # servers lower larger limits (X-Pagination-Throttled); pages follow X-Total-Count either way
@@ -110,7 +125,7 @@ class SonataClient:
         try:
             async with self._session.request(method, url, params=query, json=body) as response:
                 text = await response.text()
-                headers = dict(response.headers)
+                headers = response.headers.copy()  # keeps lookups case-insensitive (uvicorn sends lower case)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ServerError(method, path, None, f"cannot reach the server: {exc!r}") from exc
@@ -213,7 +228,7 @@ class SonataClient:
             return None
         ids: list[str] = []
         try:
-            async for item in self.pages(api.path, bilateral=api.takes_bilateral):
+            async for item in self.pages(api.path, bilateral=api.list_takes_bilateral):
                 ids.append(str(item["id"]))
         except ServerError as exc:
             if exc.status == 404:
@@ -221,10 +236,18 @@ class SonataClient:
             raise
         return ids
 
+    def names_another_bilateral(self, document: Mapping[str, Any]) -> bool:
+        """Whether a document names a buyer or seller other than the ones this client was given. APIs without
+        ``buyerId`` / ``sellerId`` parameters (MEF's billing API) list the caller's resources of every bilateral."""
+        if "partyA" in document or "partyB" in document:  # a settlement names its two operators, in either role
+            parties = {document.get("partyA"), document.get("partyB")}
+            return any(value not in parties for value in self._bilateral.values())
+        return any(key in document and document[key] != value for key, value in self._bilateral.items())
+
     async def resource(self, resource_type: str, resource_id: str) -> dict[str, Any]:
         """The resource document exactly as the Sonata API serves it."""
         api = RESOURCE_APIS[resource_type]
-        document: dict[str, Any] = await self.get(f"{api.path}/{resource_id}", bilateral=api.takes_bilateral)
+        document: dict[str, Any] = await self.get(f"{api.path}/{resource_id}", bilateral=api.retrieve_takes_bilateral)
         return document
 
 

@@ -359,7 +359,7 @@ class Verifier:
         results = await asyncio.gather(
             *(_gated(gate, self._resource(run, origin, target, *key)) for key in checkable), return_exceptions=True
         )
-        pending = 0
+        pending = elsewhere = 0
         for key, result in zip(checkable, results, strict=True):
             if isinstance(result, VerificationError):
                 run.report.problems.append(str(result))
@@ -369,7 +369,9 @@ class Verifier:
                 raise result
             elif result == "pending":
                 pending += 1
-        checked = len(checkable) - pending
+            elif result == "elsewhere":
+                elsewhere += 1
+        checked = len(checkable) - pending - elsewhere
         run.report.passed.append(
             f"{checked} resource(s) ({', '.join(offered)}) hash to their latest leaf, proven in checkpoint {target}"
         )
@@ -377,6 +379,8 @@ class Verifier:
             run.report.notes.append(f"{pending} resource(s) changed after checkpoint {target}; checked next run")
         if skipped:
             run.report.notes.append(f"{skipped} logged resource(s) of types without a Sonata API here: not fetched")
+        if elsewhere:
+            run.report.notes.append(f"{elsewhere} listed resource(s) belong to the caller's other bilaterals: skipped")
 
     async def _resource(self, run: _Run, origin: str, target: int, resource_type: str, resource_id: str) -> str:
         label = f"{resource_type} {resource_id}"
@@ -387,6 +391,11 @@ class Verifier:
             if exc.status == 404 and ((resource_type, resource_id) in run.log_versions or logged_before):
                 raise VerificationError(f"{label} is in the log but the Sonata API no longer serves it") from None
             raise
+        logged_here = (resource_type, resource_id) in run.log_versions or self.store.known_state(
+            origin, resource_type, resource_id
+        )
+        if not logged_here and self.client.names_another_bilateral(document):
+            return "elsewhere"
         found = state_hash(document).hex()
         answer = await self.client.inclusion_proof(
             tree_size=target, resource_type=resource_type, resource_id=resource_id
