@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import groupby
 
 from sqlmodel import Session, col, func, select
 
@@ -43,29 +42,32 @@ def fetch_nodes(session: Session, bilateral_id: str, node_ids: Iterable[NodeId])
     wanted = sorted(set(node_ids))
     if not wanted:
         return {}
-    # One SELECT per level, glued with UNION ALL: each is a primary-key lookup (bilateral_id, level, index IN ...).
-    # A single OR over levels would make SQLite scan every node of the bilateral. The SQL text is built by hand
-    # because building SQLAlchemy expressions costs more than the query itself on this hot path; every value is a
-    # bound parameter.
+    # The wanted (level, index) pairs are a VALUES list that drives a nested loop of primary-key lookups: level 0
+    # in log_leaf, above in merkle_node. The statement's text then depends only on how many nodes are wanted, so
+    # the driver's statement cache (SQLite) or server-side prepared statements (psycopg) skip parsing and
+    # planning. One sub-SELECT per level glued with UNION ALL, as before, cost five times as much on SQLite, where
+    # compiling and opening each "IN (...)" list dominated. The text is built by hand and run on the DBAPI cursor
+    # because SQLAlchemy's statement and result machinery costs more than the query itself on this hot path.
     connection = session.connection()
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    selects: list[str] = []
-    params: list[object] = []
-    for level, group in groupby(wanted, key=lambda node: node[0]):
-        indexes = [index for _, index in group]
-        marks = ", ".join([mark] * len(indexes))
-        if level == 0:
-            # Only table-name constants and placeholders are interpolated; values are bound parameters.
-            statement = f"SELECT 0, seq, leaf_hash FROM {_LEAVES} WHERE bilateral_id = {mark} AND seq IN ({marks})"  # noqa: S608
-            selects.append(statement)
-            params.extend((bilateral_id, *indexes))
-        else:
-            selects.append(
-                f'SELECT level, "index", hash FROM {_NODES} '  # noqa: S608 - constants and placeholders only
-                f'WHERE bilateral_id = {mark} AND level = {mark} AND "index" IN ({marks})'
-            )
-            params.extend((bilateral_id, level, *indexes))
-    rows = connection.exec_driver_sql(" UNION ALL ".join(selects), tuple(params))
+    values = ", ".join([f"({mark}, {mark})"] * len(wanted))
+    # Only table-name constants and placeholders are interpolated; every value is a bound parameter.
+    statement = (
+        f'WITH wanted (level, "index") AS (VALUES {values}) '  # noqa: S608
+        f"SELECT 0, leaf.seq, leaf.leaf_hash FROM wanted CROSS JOIN {_LEAVES} AS leaf "
+        f'WHERE wanted.level = 0 AND leaf.bilateral_id = {mark} AND leaf.seq = wanted."index" '
+        f'UNION ALL SELECT node.level, node."index", node.hash FROM wanted CROSS JOIN {_NODES} AS node '
+        f"WHERE wanted.level > 0 AND node.bilateral_id = {mark} AND node.level = wanted.level "
+        f'AND node."index" = wanted."index"'
+    )
+    params: list[object] = [number for node in wanted for number in node]
+    params += (bilateral_id, bilateral_id)
+    cursor = connection.connection.cursor()  # the pooled DBAPI connection, inside the session's transaction
+    try:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     found = {(int(level), int(index)): bytes(hashed) for level, index, hashed in rows}
     if len(found) != len(wanted):
         missing = [node for node in wanted if node not in found][:3]
