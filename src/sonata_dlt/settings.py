@@ -54,6 +54,9 @@ class NotifyConfig(BaseModel):
     max_backoff_seconds: float = Field(default=300.0, gt=0)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     concurrency: int = Field(default=16, ge=1)
+    # Delivered and abandoned rows are kept this long (for support: "did you send it?"), then deleted in batches.
+    retention_days: float = Field(default=7.0, gt=0)
+    purge_every_seconds: float = Field(default=600.0, gt=0)
 
 
 class FulfilmentConfig(BaseModel):

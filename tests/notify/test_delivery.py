@@ -12,18 +12,22 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiohttp import web
+from sqlalchemy import update as sa_update
 from sqlmodel import select
 
 from sonata_dlt.notify.delivery import (
+    PURGE_BATCH,
     DeliveryWorker,
     backoff_seconds,
     claim,
     delivery_worker,
     forget_subscription,
+    purge_finished,
     settle,
 )
 from sonata_dlt.notify.outbox import PRODUCT_ORDERING, enqueue
@@ -422,3 +426,36 @@ def test_the_worker_is_registered_with_the_app(make_runtime: Callable[..., Runti
     runtime = make_runtime(concurrency=12)
     worker = delivery_worker(runtime)
     assert worker.name == "notify-delivery" and worker.per_listener == 3 and worker.db is runtime.db
+
+
+async def test_finished_rows_are_purged_after_the_retention_period(make_runtime: Callable[..., Runtime]) -> None:
+    runtime = make_runtime(retention_days=1)
+    subscribe(runtime, "http://127.0.0.1:9/never-called")
+    for order_id in ("OLD-DELIVERED", "OLD-ABANDONED", "RECENT-DELIVERED", "PENDING"):
+        notify(runtime, order_id)
+    long_ago, recently = utcnow() - timedelta(days=2), utcnow() - timedelta(hours=1)
+    finished = {"OLD-DELIVERED": "delivered_at", "OLD-ABANDONED": "abandoned_at", "RECENT-DELIVERED": "delivered_at"}
+    with runtime.db.write() as session:
+        for row in session.exec(select(OutboxEvent)).all():
+            order_id = row.payload["event"]["id"]
+            if order_id in finished:
+                setattr(row, finished[order_id], long_ago if order_id.startswith("OLD") else recently)
+            else:
+                row.next_attempt_at = utcnow() + timedelta(days=1)  # not due: the worker leaves it alone
+            session.add(row)
+
+    async with running(DeliveryWorker(runtime.db, runtime.settings.notify, poll_seconds=0.02)):
+        await eventually(lambda: len(outbox(runtime)) == 2, "the rows finished long ago are purged")
+    assert sorted(row.payload["event"]["id"] for row in outbox(runtime)) == ["PENDING", "RECENT-DELIVERED"]
+
+
+def test_purge_works_in_bounded_batches(make_runtime: Callable[..., Runtime]) -> None:
+    runtime = make_runtime()
+    subscribe(runtime, "http://127.0.0.1:9/never-called")
+    count = PURGE_BATCH + 5
+    for number in range(count):
+        notify(runtime, f"PO-{number}")
+    with runtime.db.write() as session:
+        session.execute(sa_update(OutboxEvent).values(delivered_at=utcnow() - timedelta(days=30)))
+    assert purge_finished(runtime.db, utcnow() - timedelta(days=7)) == count
+    assert outbox(runtime) == []

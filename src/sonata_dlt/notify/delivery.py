@@ -21,6 +21,9 @@ worker's own, so a backlog of deliveries never occupies the threads that request
 bounded globally (``notify.concurrency``) and per listener (a quarter of it), and first attempts go before retries,
 so a slow or dead listener ties up at most its own share of slots and never holds up other listeners.
 
+Finished rows do not pile up: every ``notify.purge_every_seconds`` the worker deletes delivered and abandoned rows
+older than ``notify.retention_days``, a bounded batch per transaction so the API's writers never wait long.
+
 Rows of a deleted subscription are dropped: ``forget_subscription`` deletes them (the outbox row references its
 subscription, so the hub service calls it before deleting the subscription), and the claim ignores any row whose
 subscription is gone.
@@ -180,6 +183,24 @@ def release(db: Database, ids: list[int]) -> None:
         )
 
 
+PURGE_BATCH = 1000
+
+
+def purge_finished(db: Database, older_than: datetime) -> int:
+    """Delete delivered and abandoned rows finished before ``older_than``; returns how many went."""
+    finished_long_ago = (OUTBOX.c.delivered_at < older_than) | (OUTBOX.c.abandoned_at < older_than)
+    removed = 0
+    while True:
+        with db.write() as session:
+            batch = select(OUTBOX.c.id).where(finished_long_ago).order_by(OUTBOX.c.id).limit(PURGE_BATCH)
+            ids = list(session.execute(batch).scalars())
+            if ids:
+                session.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids)))
+        removed += len(ids)
+        if len(ids) < PURGE_BATCH:
+            return removed
+
+
 def forget_subscription(session: Session, subscription_id: str) -> int:
     """Drop every outbox row of a subscription, in the caller's transaction (before deleting the subscription)."""
     result = session.execute(delete(OUTBOX).where(OUTBOX.c.subscription_id == subscription_id))
@@ -209,6 +230,7 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: dict[int, Claimed] = {}  # claimed and not yet settled, by outbox id
         self._wake = asyncio.Event()
+        self._next_purge = 0.0  # loop time; the first pass purges what an earlier run left
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.config.request_timeout_seconds)
@@ -239,6 +261,9 @@ class DeliveryWorker:
     async def _loop(self, http: aiohttp.ClientSession, executor: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            if loop.time() >= self._next_purge:
+                self._next_purge = loop.time() + self.config.purge_every_seconds
+                await self._purge(executor)
             free = self.config.concurrency - len(self._in_flight)
             claimed: list[Claimed] = []
             if free > 0:
@@ -267,6 +292,16 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_seconds):
                         await self._wake.wait()
+
+    async def _purge(self, executor: ThreadPoolExecutor) -> None:
+        cutoff = utcnow() - timedelta(days=self.config.retention_days)
+        try:
+            removed = await asyncio.get_running_loop().run_in_executor(executor, purge_finished, self.db, cutoff)
+        except Exception:
+            log.exception("purging finished notifications failed; retried at the next purge")
+            return
+        if removed:
+            log.info("purged finished notifications", extra={"removed": removed, "before": cutoff.isoformat()})
 
     async def _deliver(self, http: aiohttp.ClientSession, executor: ThreadPoolExecutor, item: Claimed) -> None:
         loop = asyncio.get_running_loop()
