@@ -177,6 +177,14 @@ def test_the_billing_lifecycle_end_to_end_through_http(mirror: Any) -> None:
     resolved = post(client, f"/dispute/{item_dispute['id']}/accept", A_BUYER)
     assert resolved["state"] == "resolved" and resolved["adjustment"]["id"] == f"ADJ-{item_dispute['id']}"
     assert client.get(ab2["href"], headers=A_BUYER).json()["state"] == "credit"
+    note = client.get(resolved["adjustment"]["href"], headers=B_SELLER)
+    assert note.status_code == 200, note.text
+    assert {k: note.json()[k] for k in ("kind", "state", "amount")} == {
+        "kind": "credit",
+        "state": "pending",
+        "amount": eur(-10),
+    }
+    assert client.get(resolved["adjustment"]["href"], headers=B_BUYER).status_code == 404  # not B's purchase
     disputes = client.get(f"{API}/dispute", headers=A_BUYER)
     assert disputes.headers["X-Total-Count"] == "2"
 
@@ -185,6 +193,8 @@ def test_the_billing_lifecycle_end_to_end_through_http(mirror: Any) -> None:
               [row(p, 100) for p in ("AB-1", "AB-2", "AB-3")])  # fmt: skip
     april = post(client, "/billingRun", B_SELLER, APRIL, 201)
     assert april["appliedAdjustments"] == [f"ADJ-{item_dispute['id']}"]
+    applied = client.get(resolved["adjustment"]["href"], headers=A_BUYER).json()
+    assert applied["state"] == "applied" and applied["appliedTo"]["id"] == april["customerBill"]["id"]
     assert april["heldServices"] == [] and april["totals"]["credits"] == eur(10)
     assert april["totals"]["amountDue"] == eur(900 - 10 + 180 - 2)
 

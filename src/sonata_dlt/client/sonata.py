@@ -56,6 +56,7 @@ RESOURCE_APIS: Mapping[str, ResourceApi] = {
     "usageReconciliation": ResourceApi(f"{SMART_BILATERAL}/usageReconciliation", listable=False),
     "billingRun": ResourceApi(f"{SMART_BILATERAL}/billingRun", retrieve_takes_bilateral=False),
     "dispute": ResourceApi(f"{SMART_BILATERAL}/dispute", retrieve_takes_bilateral=False),
+    "adjustment": ResourceApi(f"{SMART_BILATERAL}/adjustment", listable=False, retrieve_takes_bilateral=False),
     # A settlement nets a pair of operators across both bilaterals between them: no buyerId / sellerId.
     "settlement": ResourceApi(
         f"{SMART_BILATERAL}/settlement", list_takes_bilateral=False, retrieve_takes_bilateral=False

@@ -38,6 +38,10 @@ def retrieve_dispute(id: str) -> Any:
     return json_response(disputes.get_dispute(runtime(), current_party(), id))
 
 
+def retrieve_adjustment(id: str) -> Any:
+    return json_response(disputes.get_adjustment(runtime(), current_party(), id))
+
+
 def propose_dispute_resolution(id: str, body: dict[str, Any]) -> Any:
     rt, party = runtime(), current_party()
     proposal = disputes.proposal_from_wire(rt, party, id, body["outcome"], body.get("amount"), body["description"])

@@ -407,6 +407,14 @@ def get_dispute(runtime: Runtime, party: Party, dispute_id: str) -> dict[str, An
         return row.document
 
 
+def get_adjustment(runtime: Runtime, party: Party, adjustment_id: str) -> dict[str, Any]:
+    with runtime.db.read() as session:
+        row = session.get(Adjustment, adjustment_id)
+        if row is None or row.bilateral_id not in {ref.id for ref in runtime.parties.bilaterals_of(party)}:
+            raise NotFound(f"adjustment {adjustment_id} does not exist")
+        return row.document
+
+
 def list_disputes(
     runtime: Runtime, party: Party, offset: int, limit: int, scope: list[BilateralRef] | None = None
 ) -> tuple[list[dict[str, Any]], int]:
