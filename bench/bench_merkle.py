@@ -1,8 +1,14 @@
-"""Merkle throughput: appends with a fresh root after each, beside pymerkle 7, and proof verifications.
+"""Merkle throughput in memory: appends with a fresh root after each, and proof verifications, beside pymerkle 7.
 
-Not a test: it prints a table. Each figure is the median of several timed windows taken near the stated tree
-size (the tree is first filled, untimed and without roots, to just below it). Run with ``python
-bench/bench_merkle.py``; ``--quick`` for a smoke run, ``--sizes`` to choose tree sizes.
+Not a test: it prints a table. Each append figure is the median of several timed windows taken near the stated
+tree size (the tree is first filled, untimed and without roots, to just below it); the roots of both trees must
+agree. Verification rates check the same random inclusion and consistency proofs (to the largest size) with
+``transparency.merkle.verify_*`` and with pymerkle's ``verify_*``. Proof latency from storage is
+``bench_proofs.py``.
+
+    python bench/bench_merkle.py                    # ~200k and ~1M leaves
+    python bench/bench_merkle.py --quick            # a smoke run
+    python bench/bench_merkle.py --sizes 100000     # other tree sizes
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ def timed_windows(
     return rates
 
 
-def append_rates(size: int, runs: int, window: int) -> tuple[float, float, MemoryTree]:
+def append_rates(size: int, runs: int, window: int) -> tuple[float, float, MemoryTree, pymerkle.InmemoryTree]:
     start = size - runs * window
     ours = MemoryTree()
     for i in range(start):
@@ -55,34 +61,51 @@ def append_rates(size: int, runs: int, window: int) -> tuple[float, float, Memor
     theirs_rate = statistics.median(timed_windows(theirs.append_entry, theirs.get_root, start, runs, window))
     if ours.root() != theirs.get_root():
         raise SystemExit("roots differ between sonata-dlt and pymerkle: the comparison is meaningless")
-    return ours_rate, theirs_rate, ours
+    return ours_rate, theirs_rate, ours, theirs
 
 
-def verification_rates(tree: MemoryTree, runs: int, count: int) -> tuple[float, float]:
+def verification_rates(
+    tree: MemoryTree, theirs: pymerkle.InmemoryTree, runs: int, count: int
+) -> dict[str, tuple[float, float]]:
+    """Verifications per second of the same random proofs, ours and pymerkle's, by kind."""
     size = tree.size
     rng = random.Random(size)
     root = tree.root()
-    inclusions = []
-    for _ in range(count):
-        index = rng.randrange(size)
-        inclusions.append((tree.leaf_hash(index), index, tree.inclusion_proof(index)))
-    consistencies = []
-    for _ in range(count):
-        old = rng.randrange(1, size)
-        consistencies.append((old, tree.root(old), tree.consistency_proof(old)))
+    indices = [rng.randrange(size) for _ in range(count)]
+    olds = [rng.randrange(1, size) for _ in range(count)]
+    inclusions = [(tree.leaf_hash(index), index, tree.inclusion_proof(index)) for index in indices]
+    consistencies = [(old, tree.root(old), tree.consistency_proof(old)) for old in olds]
+    their_inclusions = [(theirs.get_leaf(index + 1), theirs.prove_inclusion(index + 1, size)) for index in indices]
+    their_consistencies = [(theirs.get_root(old), theirs.prove_consistency(old, size)) for old in olds]
 
-    inclusion_rates = []
-    consistency_rates = []
-    for _ in range(runs):
-        began = time.perf_counter()
+    def ours_inclusion() -> None:
         for leaf, index, proof in inclusions:
             verify_inclusion(leaf, index, size, proof, root)
-        inclusion_rates.append(count / (time.perf_counter() - began))
-        began = time.perf_counter()
+
+    def ours_consistency() -> None:
         for old, old_root, proof in consistencies:
             verify_consistency(old, size, old_root, root, proof)
-        consistency_rates.append(count / (time.perf_counter() - began))
-    return statistics.median(inclusion_rates), statistics.median(consistency_rates)
+
+    def their_inclusion() -> None:
+        for leaf, proof in their_inclusions:
+            pymerkle.verify_inclusion(leaf, root, proof)
+
+    def their_consistency() -> None:
+        for old_root, proof in their_consistencies:
+            pymerkle.verify_consistency(old_root, root, proof)
+
+    def median_rate(verify_all: Callable[[], None]) -> float:
+        rates = []
+        for _ in range(runs):
+            began = time.perf_counter()
+            verify_all()
+            rates.append(count / (time.perf_counter() - began))
+        return statistics.median(rates)
+
+    return {
+        "inclusion": (median_rate(ours_inclusion), median_rate(their_inclusion)),
+        "consistency": (median_rate(ours_consistency), median_rate(their_consistency)),
+    }
 
 
 def main() -> None:
@@ -97,15 +120,13 @@ def main() -> None:
 
     rows: list[tuple[str, str, str]] = []
     began = time.perf_counter()
-    tree = MemoryTree()
+    tree, their_tree = MemoryTree(), pymerkle.InmemoryTree(algorithm="sha256")
     for size in sizes:
-        ours, theirs, tree = append_rates(size, runs, window)
+        ours, theirs, tree, their_tree = append_rates(size, runs, window)
         rows.append((f"append + root, ~{size:,} leaves", f"{ours:,.0f}/s", f"pymerkle {theirs:,.0f}/s"))
         rows.append(("  ratio sonata-dlt / pymerkle", f"{ours / theirs:.2f}x", ""))
-    verify_size = tree.size
-    inclusion, consistency = verification_rates(tree, runs, proofs)
-    rows.append((f"verify_inclusion, {verify_size:,} leaves", f"{inclusion:,.0f}/s", ""))
-    rows.append((f"verify_consistency, {verify_size:,} leaves", f"{consistency:,.0f}/s", ""))
+    for kind, (ours, theirs) in verification_rates(tree, their_tree, runs, proofs).items():
+        rows.append((f"verify {kind} proof, {tree.size:,} leaves", f"{ours:,.0f}/s", f"pymerkle {theirs:,.0f}/s"))
 
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     print(f"median of {runs} windows of {window:,} appends or {proofs:,} verifications each")
