@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlmodel import col, select
 
 from sonata_dlt.services import log_proofs
 from sonata_dlt.services.parties import BilateralRef
 from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.settings import BilateralConfig, Role, Settings, TokenGrant
 from sonata_dlt.storage.log import LogLeaf
 from sonata_dlt.transparency.merkle import EMPTY_ROOT, MemoryTree, verify_consistency, verify_inclusion
 from tests.verifiable.conftest import append_changes
@@ -76,3 +79,39 @@ def test_a_missing_stored_node_is_reported_not_papered_over(
         session.delete(node)
     with runtime.db.read() as session, pytest.raises(LookupError, match="lacks stored subtrees"):
         log_proofs.root_at(session, bilateral.id, 40)  # needs (5, 0) and (3, 4)
+
+
+def test_proofs_read_only_their_own_bilaterals_nodes(make_settings: Callable[..., Settings]) -> None:
+    tokens = [
+        TokenGrant(token=f"token-{who}-{role.value}-0000000", party_id=f"OP-{who}", role=role)
+        for who in "AB"
+        for role in Role
+    ]
+    settings = make_settings(
+        demo=False,
+        tokens=tokens,
+        bilaterals=[
+            BilateralConfig(buyer_id="OP-A", seller_id="OP-B"),
+            BilateralConfig(buyer_id="OP-B", seller_id="OP-A"),
+        ],
+    )
+    runtime = Runtime.start(settings)
+    try:
+        first, second = runtime.parties.bilaterals
+        # Same sizes, different leaves: any node read from the wrong log would change a proof.
+        append_changes(runtime, first, 21, resource="first")
+        append_changes(runtime, second, 21, resource="second")
+        with runtime.db.read() as session:
+            for ref in (first, second):
+                reference = MemoryTree()
+                for leaf in session.exec(
+                    select(LogLeaf).where(LogLeaf.bilateral_id == ref.id).order_by(col(LogLeaf.seq))
+                ):
+                    reference.append(leaf.record)
+                assert log_proofs.root_at(session, ref.id, 21) == reference.root()
+                for index in range(21):
+                    assert log_proofs.inclusion(session, ref.id, index, 21) == reference.inclusion_proof(index), index
+                for old in range(22):
+                    assert log_proofs.consistency(session, ref.id, old, 21) == reference.consistency_proof(old), old
+    finally:
+        runtime.close()
