@@ -1,8 +1,8 @@
 """Plain-Python reference implementations of the two content hashes, written from the documented forms only.
 
-``inventory-report-rows/v2`` (``services/report_files.py``) and ``reconciliation-results/v2``
-(``services/reconciliation_results.py``): the ``sorted-row-digests`` and ``key-ordered-row-digests`` constructions
-of ``services/row_hashes.py``.
+``inventory-report-rows/v3`` (``services/report_files.py``) and ``reconciliation-results/v3``
+(``services/reconciliation_results.py``): the ``sorted-row-encodings`` and ``key-ordered-row-encodings``
+constructions of ``services/row_hashes.py``.
 Nothing here imports the server's hashing code: a verifier could copy this file.
 """
 
@@ -34,11 +34,11 @@ def cell(text: str | None) -> str:
     return "-" if text is None else f"{len(text.encode())}:{text}"
 
 
-def digests_hash(header: str, encodings: Iterable[str], *, sort: bool = True) -> str:
-    digests = [hashlib.sha256(encoding.encode()).hexdigest() for encoding in encodings]
+def encodings_hash(header: str, encodings: Iterable[str], *, sort: bool = True) -> str:
+    lines = [encoding.encode() for encoding in encodings]
     if sort:
-        digests.sort()
-    return hashlib.sha256("".join(line + "\n" for line in [header, *digests]).encode()).hexdigest()
+        lines.sort()  # by UTF-8 bytes
+    return hashlib.sha256(b"".join(line + b"\n" for line in [header.encode(), *lines])).hexdigest()
 
 
 def report_text(value: Any, kind: str) -> str | None:
@@ -58,17 +58,17 @@ def report_text(value: Any, kind: str) -> str | None:
 
 
 def rows_hash(rows: Iterable[Mapping[str, Any]]) -> str:
-    """``inventory-report-rows/v2`` of rows given as JSON objects (missing columns are empty)."""
-    return digests_hash(
+    """``inventory-report-rows/v3`` of rows given as JSON objects (missing columns are empty)."""
+    return encodings_hash(
         REPORT_HEADER,
         ("".join(cell(report_text(row.get(column), kind)) for column, kind in REPORT_COLUMNS.items()) for row in rows),
     )
 
 
 def results_hash(results: Iterable[tuple[str, str, Sequence[Mapping[str, str | None]]]]) -> str:
-    """``reconciliation-results/v2`` of ``(serviceKey, classification, differences)`` results, in any order."""
+    """``reconciliation-results/v3`` of ``(serviceKey, classification, differences)`` results, in any order."""
     ordered = sorted(results, key=lambda result: result[0].encode())
-    return digests_hash(
+    return encodings_hash(
         RESULTS_HEADER,
         (
             cell(key)

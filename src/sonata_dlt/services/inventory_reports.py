@@ -46,7 +46,7 @@ from sonata_dlt.storage.inventory import Product
 from sonata_dlt.storage.types import rfc3339, utcnow
 
 RESOURCE_TYPE = "inventoryReport"
-CANONICAL_FORM = "inventory-report-rows/v2"
+CANONICAL_FORM = "inventory-report-rows/v3"
 MEDIA_TYPES = ("text/csv", "application/x-ndjson")
 
 

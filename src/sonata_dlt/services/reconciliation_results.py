@@ -13,13 +13,13 @@ case-insensitive) with ``\\`` and ``|`` escaped as ``\\\\`` and ``\\|``, joined 
 A difference's values are text: decimals with six decimals, timestamps ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC, NULL
 when empty.
 
-``resultsHash`` (canonical form ``reconciliation-results/v2``) is the ``key-ordered-row-digests`` construction of
+``resultsHash`` (canonical form ``reconciliation-results/v3``) is the ``key-ordered-row-encodings`` construction of
 ``row_hashes``: the hex SHA-256 of the header line ``serviceKey TAB classification TAB differences`` and LF, then,
-for each result in ascending order of ``serviceKey`` (UTF-8 bytes), the hex SHA-256 of its encoding and LF. A
-result's encoding is its cells ``serviceKey``, ``classification``, then ``field``, ``buyerValue``, ``sellerValue`` of
-each difference in stored order (the agreement's order of compared fields), concatenated; each cell is ``-`` when
-empty, else ``<n>:<text>`` with ``n`` the text's UTF-8 byte length. ``tests/billing/reference_hashes.py``
-recomputes it in plain Python.
+for each result in ascending order of ``serviceKey`` (UTF-8 bytes), its encoding and LF. A result's encoding is its
+cells ``serviceKey``, ``classification``, then ``field``, ``buyerValue``, ``sellerValue`` of each difference in
+stored order (the agreement's order of compared fields), concatenated; each cell is ``-`` when empty, else
+``<n>:<text>`` with ``n`` the text's UTF-8 byte length. ``tests/billing/reference_hashes.py`` recomputes it in plain
+Python.
 """
 
 # SQL here is assembled from fixed column names (report_rows.REPORT_COLUMNS, checked by quoted()), numbers
@@ -37,9 +37,9 @@ from sonata_dlt.services import report_files
 from sonata_dlt.services.agreement_terms import ComparedField, MatchingRules
 from sonata_dlt.services.report_files import key_sql, key_values_sql, quoted, sql_text
 from sonata_dlt.services.report_rows import REPORT_COLUMNS, ColumnKind
-from sonata_dlt.services.row_hashes import cell_sql, digest_sql, digests_hash, encoding_sql
+from sonata_dlt.services.row_hashes import cell_sql, encoding_sql, encodings_hash
 
-CANONICAL_FORM = "reconciliation-results/v2"
+CANONICAL_FORM = "reconciliation-results/v3"
 CLASSIFICATIONS = ("matched", "partial", "buyerOnly", "sellerOnly")
 RESULTS_HEADER = "serviceKey\tclassification\tdifferences"
 DIFF_TYPE = "STRUCT(field VARCHAR, buyerValue VARCHAR, sellerValue VARCHAR)[]"
@@ -117,11 +117,11 @@ def results_sql(matching: MatchingRules, buyer: Path, seller: Path) -> str:
     )
 
 
-def result_digest_sql() -> str:
-    """The digest of a stored result (see the module docstring)."""
+def result_encoding_sql() -> str:
+    """The encoding of a stored result (see the module docstring)."""
     difference = encoding_sql(["x.field", "x.buyerValue", "x.sellerValue"])
     differences = f"array_to_string(list_transform(differences, lambda x: {difference}), '')"
-    return digest_sql(f"concat({cell_sql('serviceKey')}, {cell_sql('classification')}, {differences})")
+    return f"concat({cell_sql('serviceKey')}, {cell_sql('classification')}, {differences})"
 
 
 def compute_results(data_dir: Path, matching: MatchingRules, buyer: Path, seller: Path) -> Results:
@@ -134,12 +134,12 @@ def compute_results(data_dir: Path, matching: MatchingRules, buyer: Path, seller
         counts = {name: 0 for name in CLASSIFICATIONS}
         for name, count in con.execute(f"SELECT classification, count(*) FROM {table} GROUP BY 1").fetchall():
             counts[str(name)] = int(count)
-        # The file is sorted by key (results_sql): its digests are already in key order.
-        results_hash = digests_hash(
+        # The file is sorted by key (results_sql): its encodings are already in key order.
+        results_hash = encodings_hash(
             con,
             report_files.scratch_dir(data_dir),
             RESULTS_HEADER,
-            f"SELECT {result_digest_sql()} AS d FROM {table}",
+            f"SELECT {result_encoding_sql()} AS e FROM {table}",
             sort=False,
         )
     except BaseException:

@@ -10,16 +10,16 @@ Line numbers: a CSV's header is line 1 and its n-th record is line n + 1 (a reco
 several physical lines counts once); an NDJSON object's line is its line in the upload; a JSON array's rows are
 reported by their pointer ``/rows/<index>``.
 
-Content hash (``contentHash``, canonical form ``inventory-report-rows/v2``): the ``sorted-row-digests`` construction
-of ``row_hashes``, with
+Content hash (``contentHash``, canonical form ``inventory-report-rows/v3``): the ``sorted-row-encodings``
+construction of ``row_hashes``, with
 
 - header line: the column names of ``report_rows.REPORT_COLUMNS`` in their order, joined by TAB;
 - row encoding: the row's cells in that column order, each ``-`` when empty, else ``<n>:<text>`` with ``n`` the
   UTF-8 byte length of ``text``: text values as they are; decimals with exactly six decimals (``100.000000``,
   ``-0.500000``, ``0.000000``; a seventh decimal rounds half away from zero when loaded); timestamps as the integer
   number of microseconds since 1970-01-01T00:00:00Z (``1735689600000000``);
-- the row digests (hex SHA-256 of each encoding) sorted ascending, each followed by LF, after the header line and
-  its LF; the content hash is the hex SHA-256 of those bytes.
+- the row encodings sorted ascending by their UTF-8 bytes, each followed by LF, after the header line and its LF;
+  the content hash is the hex SHA-256 of those bytes.
 
 Row order is not part of the content: the same rows in any order have the same hash. ``tests/billing/
 reference_hashes.py`` recomputes it in plain Python.
@@ -46,7 +46,7 @@ from sonata_dlt.errors import Issue, Unprocessable
 from sonata_dlt.services.agreement_terms import MatchingRules
 from sonata_dlt.services.report_rows import DUCKDB_TYPES, REPORT_COLUMNS, ColumnKind
 from sonata_dlt.services.report_uploads import MAX_ISSUES, read_header
-from sonata_dlt.services.row_hashes import digest_sql, digests_hash, encoding_sql
+from sonata_dlt.services.row_hashes import encoding_sql, encodings_hash
 from sonata_dlt.services.row_hashes import sql_text as sql_text  # re-exported: callers quote paths with it
 
 HEADER_LINE = "\t".join(REPORT_COLUMNS)
@@ -76,7 +76,7 @@ def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-    con.execute("SET preserve_insertion_order = true")  # the default, relied on: row_hashes, key-ordered digests
+    con.execute("SET preserve_insertion_order = true")  # the default, relied on: row_hashes, key-ordered rows
     con.execute(f"SET temp_directory = {sql_text(str(scratch_dir(data_dir) / 'duckdb'))}")
     return con
 
@@ -88,7 +88,7 @@ def quoted(column: str) -> str:
 
 
 def cell_text_sql(column: str, prefix: str = "") -> str:
-    """A column's text in the row encoding of ``inventory-report-rows/v2`` (NULL when empty)."""
+    """A column's text in the row encoding of ``inventory-report-rows/v3`` (NULL when empty)."""
     ref = f"{prefix}{quoted(column)}"
     kind = REPORT_COLUMNS[column]
     if kind is ColumnKind.TEXT:
@@ -98,8 +98,8 @@ def cell_text_sql(column: str, prefix: str = "") -> str:
     return f"CAST(epoch_us({ref}) AS VARCHAR)"
 
 
-def row_digest_sql(prefix: str = "") -> str:
-    return digest_sql(encoding_sql(cell_text_sql(column, prefix) for column in REPORT_COLUMNS))
+def row_encoding_sql(prefix: str = "") -> str:
+    return encoding_sql(cell_text_sql(column, prefix) for column in REPORT_COLUMNS)
 
 
 def key_sql(matching: MatchingRules, prefix: str = "") -> str:
@@ -171,8 +171,8 @@ def store_csv(
             )
         table = f"read_parquet({sql_text(str(temporary))})"
         row_count = _check_keys(con, table, csv_path, matching, locate)
-        content_hash = digests_hash(
-            con, scratch_dir(data_dir), HEADER_LINE, f"SELECT {row_digest_sql()} AS d FROM {table}"
+        content_hash = encodings_hash(
+            con, scratch_dir(data_dir), HEADER_LINE, f"SELECT {row_encoding_sql()} AS e FROM {table}"
         )
     except BaseException:
         temporary.unlink(missing_ok=True)

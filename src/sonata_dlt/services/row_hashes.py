@@ -1,27 +1,35 @@
-"""Content hashes of row files (inventory reports, reconciliation results), computed by DuckDB without Python loops.
+"""Content hashes of row files (inventory reports, reconciliation results), computed by DuckDB and one hashlib pass.
 
-One construction serves both, so that a million rows cost one SHA-256 per row, at most one sort of digests and one
-streaming SHA-256, instead of a sort of whole rows:
+One construction serves both, so that a million rows cost one pass of DuckDB over the rows (at most one sort) and one
+streaming SHA-256 over their encodings: no per-row hash.
 
 1. Each row is encoded as the concatenation of its cells, in a fixed column order. A cell is ``-`` when empty
    (NULL), else ``<n>:<text>``: ``n`` the length of ``text`` in UTF-8 bytes, in decimal. The length prefix makes the
    encoding self-delimiting: any text, TAB and newline included, is taken as is, with no escaping to get wrong.
-2. The row digest is the lowercase hex SHA-256 of the row's UTF-8 encoding.
-3. The content hash is the lowercase hex SHA-256 of the UTF-8 bytes of: a header line (naming the form's columns),
-   then the row digests, each line ending in LF, in the form's order:
+2. The content hash is the lowercase hex SHA-256 of the UTF-8 bytes of: a header line (naming the form's columns),
+   then the row encodings, each followed by LF, in the form's order:
 
-   - ``sorted-row-digests`` (inventory reports, whose row order means nothing): the digests in ascending order.
-     This makes the hash independent of row order; it stays collision-resistant because the sorted list of digests
-     determines the multiset of rows (up to a SHA-256 collision) and the outer SHA-256 covers that list whole.
-     (Adding or XOR-ing digests would also be order-independent, but is not collision-resistant.)
-   - ``key-ordered-row-digests`` (reconciliation results, one row per unique key, stored sorted by key): the digests
-     in the order of the rows' keys, ascending by UTF-8 bytes. The stored file is already in that order, so no
-     second sort is needed: DuckDB reads a file back in its order (``preserve_insertion_order``, set in
+   - ``sorted-row-encodings`` (inventory reports, whose row order means nothing): ascending by UTF-8 bytes. The
+     hash is then independent of row order, and stays collision-resistant: the sorted list of encodings is the
+     multiset of rows, and the outer SHA-256 covers it whole. (Adding or XOR-ing per-row digests would also be
+     order-independent, but is not collision-resistant.)
+   - ``key-ordered-row-encodings`` (reconciliation results, one row per unique key, stored sorted by key): in the
+     order of the rows' keys, ascending by UTF-8 bytes. The stored file is already in that order, so no second
+     sort is needed: DuckDB reads a file back in its order (``preserve_insertion_order``, set in
      ``report_files.connect``).
 
-Each form says which text a typed value has (``inventory_reports`` and ``reconciliation`` hold the forms'
-descriptions). DuckDB sorts the digests (spilling past its memory limit) and writes them, one per line, to a scratch
-file that hashlib then reads in chunks: memory stays flat whatever the row count.
+   The bytes split back into rows without ambiguity: every cell starts with a digit or ``-`` and its length prefix
+   says where it ends, so an LF where the next cell would start ends the row.
+
+Each form says which text a typed value has (``report_files`` and ``reconciliation_results`` hold the forms'
+descriptions). The forms before ``v3`` hashed each row's encoding first and hashed the hex digests instead; DuckDB's
+SHA-256 costs about as much per row as everything else together, so v3 hands the encodings to hashlib (OpenSSL) whole.
+
+How the bytes leave DuckDB: ``COPY ... (FORMAT csv, QUOTE '', ESCAPE '')`` of the one encoding column writes each
+value as is followed by LF (no quoting, no escaping: nothing in a value is special to it), into a scratch file that
+hashlib reads in chunks. DuckDB sorts (spilling past its memory limit) and writes in parallel; memory stays flat
+whatever the row count. ``tests/billing/reference_hashes.py`` recomputes both forms in plain Python, awkward values
+(newlines, quotes, commas, non-ASCII) included.
 """
 
 # SQL here is assembled from column expressions built by our own modules (fixed column names, see
@@ -37,7 +45,7 @@ from pathlib import Path
 
 import duckdb
 
-CHUNK = 1 << 20  # bytes of the digest file handed to hashlib at a time
+CHUNK = 1 << 20  # bytes of the encodings file handed to hashlib at a time
 
 
 def sql_text(value: str) -> str:
@@ -57,22 +65,19 @@ def encoding_sql(cells: Iterable[str]) -> str:
     return "concat(" + ", ".join(cell_sql(text) for text in cells) + ")"
 
 
-def digest_sql(encoding: str) -> str:
-    return f"sha256({encoding})"
-
-
-def digests_hash(
-    con: duckdb.DuckDBPyConnection, scratch: Path, header: str, digests_sql: str, *, sort: bool = True
+def encodings_hash(
+    con: duckdb.DuckDBPyConnection, scratch: Path, header: str, encodings_sql: str, *, sort: bool = True
 ) -> str:
-    """SHA-256 of ``header`` LF, then the digests of ``digests_sql`` (a query with one column ``d``), each LF: sorted
-    (``sorted-row-digests``) or in the query's own order (``key-ordered-row-digests``: the query must keep it).
+    """SHA-256 of ``header`` LF, then the encodings of ``encodings_sql`` (a query with one column ``e``), each LF:
+    sorted (``sorted-row-encodings``) or in the query's own order (``key-ordered-row-encodings``: the query must keep
+    it).
 
-    ``scratch`` is a directory for the digest file (removed before returning)."""
-    path = scratch / f"digests-{uuid.uuid4().hex}.txt"
-    query = f"SELECT d FROM ({digests_sql})" + (" ORDER BY d" if sort else "")
+    ``scratch`` is a directory for the encodings file (removed before returning)."""
+    path = scratch / f"encodings-{uuid.uuid4().hex}.txt"
+    query = f"SELECT e FROM ({encodings_sql})" + (" ORDER BY e" if sort else "")
     try:
-        # Hex digests never need CSV quoting, so the file is exactly the digest lines.
-        con.execute(f"COPY ({query}) TO {sql_text(str(path))} (FORMAT csv, HEADER false)")
+        # An encoding is never empty (a cell has at least one byte), so DuckDB's empty NULL string never shows.
+        con.execute(f"COPY ({query}) TO {sql_text(str(path))} (FORMAT csv, HEADER false, QUOTE '', ESCAPE '')")
         digest = hashlib.sha256((header + "\n").encode())
         with open(path, "rb") as handle:
             while chunk := handle.read(CHUNK):
