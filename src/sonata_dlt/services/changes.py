@@ -1,19 +1,23 @@
 """Saving a recorded resource: bump its version, store its new document, append its leaf, in one transaction.
 
-Every domain service changes resources through ``save`` so that no state change can skip the log. Always hand it a
+Every domain service changes resources through ``save`` (an existing row, through the ORM) or ``insert_new`` (a
+new row, version 1, through one Core insert) so that no state change can skip the log. Always hand ``save`` a
 *new* document object (``copy.deepcopy`` then edit): JSON columns are compared by identity for change tracking.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlmodel import Session
 
 from sonata_dlt.services.parties import BilateralRef
-from sonata_dlt.services.recording import Change, record_change
+from sonata_dlt.services.recording import Change, insert_rows, record_change, record_changes
 from sonata_dlt.storage.resources import ResourceColumns
 from sonata_dlt.storage.types import utcnow
+from sonata_dlt.transparency.canonical import canonical_json
 
 Row = TypeVar("Row", bound=ResourceColumns)
 
@@ -46,3 +50,38 @@ def save(
         enabled=record,
     )
     return row
+
+
+def insert_new(
+    session: Session,
+    bilateral: BilateralRef,
+    table: type[ResourceColumns],
+    resource_id: str,
+    document: Mapping[str, Any],
+    columns: Mapping[str, Any],
+    *,
+    resource_type: str,
+    event: str,
+    actor: str,
+    at: datetime,
+    record: bool = True,
+) -> None:
+    """Insert a new recorded resource (version 1) with one Core statement and record its creation.
+
+    ``columns`` are the table's own filter columns. The document is serialised once, to RFC 8785 canonical JSON:
+    those bytes are what the JSON column stores (a reader gets the same document back) and what the leaf's
+    ``stateHash`` fingerprints. No ORM object is built: this runs on every create.
+    """
+    text = canonical_json(document)
+    names = ["id", "bilateral_id", "version", "document", "created_at", "updated_at", *columns]
+    values = (resource_id, bilateral.id, 1, text.decode(), at, at, *columns.values())
+    # sqlmodel's table classes do not declare __table__ to the type checker; SQLAlchemy sets it.
+    insert_rows(session, table.__table__, names, [values], json_text=("document",))  # type: ignore[attr-defined]
+    record_changes(  # not record_change: no LogLeaf object to build and throw away
+        session,
+        bilateral.id,
+        [Change(resource_type, resource_id, 1, event, document, canonical=text)],
+        actor=actor,
+        at=at,
+        enabled=record,
+    )

@@ -12,6 +12,11 @@ of the resource's canonical document after the change. The log holds fingerprint
 ``record_changes`` appends a batch (a billing run's hundreds of thousands of items) under one lock and one frontier
 walk, inserting leaves and nodes with one ``executemany`` each; ``record_change`` is that with a batch of one, so
 the log cannot tell a batch from single changes.
+
+In a group transaction (``Database.submit``: concurrent creates sharing one commit) the head is locked and read at
+the group's first change and the leaves, completed subtrees and new head of all its jobs are written once, just
+before the commit (``storage.db.deferred_writes``): still the same transaction as the changes, so nothing about
+what is stored, or when it becomes visible, differs from one transaction per change.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from sqlalchemy import update as sa_update
 from sqlmodel import Session
 
 from sonata_dlt.errors import NotFound
+from sonata_dlt.storage.db import deferred_writes
 from sonata_dlt.storage.log import Bilateral, LogLeaf, MerkleNode
 from sonata_dlt.storage.types import rfc3339, utcnow
 from sonata_dlt.transparency.canonical import canonical_json, state_hash
@@ -93,7 +99,17 @@ class LogHead:
 
 def lock_log_head(session: Session, bilateral_id: str) -> LogHead:
     """Read the log head and lock it until the caller's transaction ends (a NO KEY UPDATE row lock on PostgreSQL;
-    SQLite's ``BEGIN IMMEDIATE`` already holds the database). Plain Core statements: this runs on every change."""
+    SQLite's ``BEGIN IMMEDIATE`` already holds the database). Plain Core statements: this runs on every change.
+
+    In a group transaction, leaves this session appended but has not written yet are written first, so the head
+    read here is always the true one."""
+    deferred = deferred_writes(session)
+    if deferred is not None:
+        deferred.flush_key(_pending_key(bilateral_id), session)
+    return _read_head(session, bilateral_id)
+
+
+def _read_head(session: Session, bilateral_id: str) -> LogHead:
     table = Bilateral.__table__  # type: ignore[attr-defined]
     statement = (
         sa_select(table.c.origin, table.c.log_size, table.c.frontier)
@@ -142,6 +158,36 @@ def record_changes(
     return range(rows[0]["seq"], rows[-1]["seq"] + 1) if rows else range(0)
 
 
+class _PendingLog:
+    """A bilateral's log head, locked, with the leaves and nodes appended to it that are not written yet.
+
+    Outside a group transaction one lives for one ``_append`` and is written at its end; inside one (see
+    ``storage.db.deferred_writes``) it lives until the group commits: every job's leaves then go in with one
+    ``executemany``, the completed subtrees with another, and the head is updated once."""
+
+    def __init__(self, session: Session, bilateral_id: str) -> None:
+        head = _read_head(session, bilateral_id)
+        self.bilateral_id = bilateral_id
+        self.size = head.log_size
+        self.frontier = split_frontier(head.frontier)
+        self.leaves: list[dict[str, Any]] = []
+        self.nodes: list[tuple[str, int, int, bytes]] = []
+
+    def flush(self, session: Session) -> None:
+        if not self.leaves:
+            return
+        columns = list(self.leaves[0])
+        # sqlmodel's table classes do not declare __table__ to the type checker; SQLAlchemy sets it.
+        insert_rows(session, LogLeaf.__table__, columns, [tuple(leaf.values()) for leaf in self.leaves])  # type: ignore[attr-defined]
+        insert_rows(session, MerkleNode.__table__, ["bilateral_id", "level", "index", "hash"], self.nodes)  # type: ignore[attr-defined]
+        _move_log_head(session, self.bilateral_id, self.size, b"".join(self.frontier))
+        self.leaves, self.nodes = [], []
+
+
+def _pending_key(bilateral_id: str) -> str:
+    return f"log:{bilateral_id}"
+
+
 def _append(
     session: Session,
     bilateral_id: str,
@@ -153,12 +199,22 @@ def _append(
 ) -> list[dict[str, Any]]:
     if not enabled or not changes:
         return []
-    moment = at or utcnow()
-    head = lock_log_head(session, bilateral_id)
-    seq = head.log_size
-    frontier = split_frontier(head.frontier)
+    deferred = deferred_writes(session)
+    if deferred is None:
+        pending = _PendingLog(session, bilateral_id)
+        leaves = _extend(pending, changes, actor, at or utcnow())
+        pending.flush(session)
+        return leaves
+    pending = deferred.get(_pending_key(bilateral_id), _PendingLog, lambda: _PendingLog(session, bilateral_id))
+    return _extend(pending, changes, actor, at or utcnow())
+
+
+def _extend(pending: _PendingLog, changes: Sequence[Change], actor: str, moment: datetime) -> list[dict[str, Any]]:
+    bilateral_id = pending.bilateral_id
+    seq = pending.size
+    frontier = pending.frontier
     leaves: list[dict[str, Any]] = []
-    nodes: list[tuple[str, int, int, bytes]] = []
+    nodes = pending.nodes
     at_text = rfc3339(moment)
     trusted_actor = type(actor) is str
     # The record's JSON is written from a template (members in RFC 8785 order, strings escaped by the canonical
@@ -201,11 +257,9 @@ def _append(
         )
         nodes.extend((bilateral_id, level, index, node) for (level, index), node in completed)
         seq += 1
-    columns = list(leaves[0])
-    # sqlmodel's table classes do not declare __table__ to the type checker; SQLAlchemy sets it.
-    insert_rows(session, LogLeaf.__table__, columns, [tuple(leaf.values()) for leaf in leaves])  # type: ignore[attr-defined]
-    insert_rows(session, MerkleNode.__table__, ["bilateral_id", "level", "index", "hash"], nodes)  # type: ignore[attr-defined]
-    _move_log_head(session, bilateral_id, seq, b"".join(frontier))
+    pending.leaves.extend(leaves)
+    pending.size = seq
+    pending.frontier = frontier
     return leaves
 
 
@@ -226,32 +280,20 @@ def insert_rows(
     *,
     json_text: Sequence[str] = (),
 ) -> None:
-    """``executemany`` straight on the session's connection, for batches of new rows.
+    """``executemany`` straight on the session's DBAPI connection, for batches of new rows.
 
-    SQLAlchemy's own executemany wraps every bound value in several Python calls; here each value goes through
-    just its column type's bind processor (so dates are stored exactly as the ORM stores them), and the columns
-    named in ``json_text`` take the caller's JSON text as is. ``table`` is a model's ``__table__``; names are ours,
-    never request input.
+    SQLAlchemy's own executemany wraps every bound value in several Python calls, and even ``exec_driver_sql``
+    costs more than a small insert itself; here each value goes through just its column type's bind processor
+    (so dates are stored exactly as the ORM stores them), and the columns named in ``json_text`` take the caller's
+    JSON text as is. The statement runs in the session's transaction (``session.connection()`` has begun it).
+    ``table`` is a model's ``__table__``; names are ours, never request input.
     """
     if not rows:
         return
     connection = session.connection()
-    dialect = connection.dialect
-    processors: list[Any] = [
-        None
-        if name in json_text or _native_bytes(table.c[name].type, dialect)
-        else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        for name in columns
-    ]
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    names = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
-    statement = (
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names})"  # noqa: S608
-        f" VALUES ({', '.join(marker for _ in columns)})"
-    )
+    statement, active = _insert_plan(connection.dialect, table, tuple(columns), tuple(json_text))
     # Only the columns whose type has a bind processor are touched; a batch repeats the same few timestamps, so
     # each distinct datetime is processed once.
-    active = [(position, processor) for position, processor in enumerate(processors) if processor is not None]
     memo: dict[tuple[int, Any], Any] = {}
 
     def prepare(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -270,6 +312,37 @@ def insert_rows(
                 values[position] = processor(value)
         return tuple(values)
 
-    for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start : start + INSERT_CHUNK]
-        connection.exec_driver_sql(statement, [prepare(row) for row in chunk] if active else list(chunk))
+    cursor = connection.connection.cursor()
+    try:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            cursor.executemany(statement, [prepare(row) for row in chunk] if active else list(chunk))
+    finally:
+        cursor.close()
+
+
+_PLANS: dict[tuple[str, Any, tuple[str, ...], tuple[str, ...]], tuple[str, list[tuple[int, Any]]]] = {}
+
+
+def _insert_plan(
+    dialect: Any, table: Any, columns: tuple[str, ...], json_text: tuple[str, ...]
+) -> tuple[str, list[tuple[int, Any]]]:
+    """The INSERT text and the (position, bind processor) pairs of ``insert_rows``, built once per shape."""
+    key = (f"{dialect.name}+{dialect.driver}", table, columns, json_text)
+    plan = _PLANS.get(key)
+    if plan is None:
+        processors = [
+            None
+            if name in json_text or _native_bytes(table.c[name].type, dialect)
+            else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in columns
+        ]
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        names = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
+        statement = (
+            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names})"  # noqa: S608
+            f" VALUES ({', '.join(marker for _ in columns)})"
+        )
+        active = [(position, processor) for position, processor in enumerate(processors) if processor is not None]
+        plan = _PLANS[key] = (statement, active)
+    return plan

@@ -12,11 +12,15 @@ lock, and two such transactions upgrading to FOR UPDATE deadlock each other.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
@@ -24,6 +28,9 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from sonata_dlt.errors import ServiceUnavailable
+
+T = TypeVar("T")
+MAX_GROUP = 64  # jobs per group transaction: bounds the work a commit waits for
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -77,6 +84,8 @@ class Database:
             self.write_engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
             self.read_engine = self.write_engine
             self._writer_lock = None  # PostgreSQL locks rows, not the database
+        self._group: GroupWriter | None = None
+        self._group_guard = threading.Lock()
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -87,6 +96,18 @@ class Database:
                 yield session
         except OperationalError as exc:
             raise ServiceUnavailable("the database is unavailable; nothing was changed") from exc
+
+    def submit(self, work: Callable[[Session], T]) -> Future[T]:
+        """Run ``work(session)`` in a group write transaction (see the module docstring); its future resolves with
+        the result after the commit, or with the exception ``work`` raised (it changed nothing), or with
+        ``ServiceUnavailable`` if the transaction could not commit."""
+        group = self._group
+        if group is None:
+            with self._group_guard:
+                if self._group is None:
+                    self._group = GroupWriter(self)
+                group = self._group
+        return group.submit(work)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -103,6 +124,181 @@ class Database:
         SQLModel.metadata.create_all(self.write_engine)
 
     def dispose(self) -> None:
+        with self._group_guard:
+            group, self._group = self._group, None
+        if group is not None:
+            group.close()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
+
+
+DEFERRED_KEY = "sonata_dlt.deferred_writes"
+
+
+class Flushable(Protocol):
+    def flush(self, session: Session) -> None: ...
+
+
+F = TypeVar("F", bound=Flushable)
+
+
+class DeferredWrites:
+    """What the jobs of a group transaction leave to be written once, just before the group commits.
+
+    Recording keeps a bilateral's new leaves here (keyed by bilateral), so a group of creates writes its leaves,
+    Merkle nodes and log head with one statement each. Everything is flushed in the same transaction, before the
+    commit: deferring changes how many statements run, never what commits together.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, Flushable] = {}
+
+    def get(self, key: str, kind: type[F], create: Callable[[], F]) -> F:
+        """The ``kind`` object kept under ``key``, created on first use."""
+        found = self._pending.get(key)
+        if found is None:
+            made = create()
+            self._pending[key] = made
+            return made
+        if not isinstance(found, kind):
+            raise TypeError(f"deferred writes under {key!r} are a {type(found).__name__}, not a {kind.__name__}")
+        return found
+
+    def flush_key(self, key: str, session: Session) -> None:
+        found = self._pending.pop(key, None)
+        if found is not None:
+            found.flush(session)
+
+    def flush(self, session: Session) -> None:
+        pending, self._pending = self._pending, {}
+        for found in pending.values():
+            found.flush(session)
+
+
+def deferred_writes(session: Session) -> DeferredWrites | None:
+    """The deferred writes of ``session``'s group transaction; ``None`` outside one (then write at once)."""
+    found = session.info.get(DEFERRED_KEY)
+    return found if isinstance(found, DeferredWrites) else None
+
+
+@dataclass
+class _Job:
+    work: Callable[[Session], Any]
+    future: Future[Any]
+    context: contextvars.Context  # the submitter's (request id, party) for logs written by the job
+
+
+class GroupWriter:
+    """One thread running queued write jobs, a group per transaction (``Database.submit``).
+
+    A group first runs optimistically: its jobs one after another in one transaction, with deferred writes and no
+    savepoints. If a job raises, that transaction is rolled back whole, the job gets its exception, and the other
+    jobs run again in a new transaction, each in its own savepoint with nothing deferred, so that a second failure
+    rolls back only itself. A job may therefore run twice; only a committed run counts, and a job must have no
+    effect outside its session (creates draw their ids and timestamps afresh).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sonata-group-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Callable[[Session], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put(_Job(work, future, contextvars.copy_context()))
+        return future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            group = [job]
+            stop = False
+            while len(group) < MAX_GROUP:
+                try:
+                    queued = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is None:
+                    stop = True
+                    break
+                group.append(queued)
+            group = [job for job in group if job.future.set_running_or_notify_cancel()]
+            if group:
+                self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: list[_Job]) -> None:
+        try:
+            results = self._optimistic(group)
+        except _JobFailed as failure:
+            failure.job.future.set_exception(failure.error)
+            rest = [job for job in group if job is not failure.job]
+            try:
+                results = self._careful(rest)
+            except BaseException as exc:
+                self._fail(rest, exc)
+                return
+        except BaseException as exc:
+            self._fail(group, exc)
+            return
+        for job, result in results:
+            job.future.set_result(result)
+
+    def _optimistic(self, group: list[_Job]) -> list[tuple[_Job, Any]]:
+        done: list[tuple[_Job, Any]] = []
+        with self._db.write() as session:
+            deferred = session.info[DEFERRED_KEY] = DeferredWrites()
+            try:
+                for job in group:
+                    try:
+                        done.append((job, job.context.run(job.work, session)))
+                    except OperationalError:
+                        raise  # the database, not the job: the whole group fails with ServiceUnavailable
+                    except Exception as exc:
+                        raise _JobFailed(job, exc) from exc
+                deferred.flush(session)
+            finally:
+                session.info.pop(DEFERRED_KEY, None)
+        return done
+
+    def _careful(self, group: list[_Job]) -> list[tuple[_Job, Any]]:
+        done: list[tuple[_Job, Any]] = []
+        if not group:
+            return done
+        with self._db.write() as session:
+            for job in group:
+                try:
+                    with session.begin_nested():
+                        result = job.context.run(job.work, session)
+                except OperationalError:
+                    raise
+                except Exception as exc:  # its savepoint is rolled back; the others go on
+                    job.future.set_exception(exc)
+                else:
+                    done.append((job, result))
+        return done
+
+    @staticmethod
+    def _fail(group: list[_Job], exc: BaseException) -> None:
+        # Nothing of this group was committed: every job still waiting learns so (never a 201 without a commit).
+        for job in group:
+            if not job.future.done():
+                job.future.set_exception(exc)
+        if not isinstance(exc, Exception):
+            raise exc
+
+
+class _JobFailed(Exception):
+    def __init__(self, job: _Job, error: Exception) -> None:
+        super().__init__(str(error))
+        self.job = job
+        self.error = error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sonata_dlt.api.context import current_party, runtime
@@ -40,8 +41,10 @@ def list_product_order(**params: Any) -> Any:
     return list_response(items, total, page)
 
 
-def create_product_order(body: dict[str, Any], buyerId: str | None = None, sellerId: str | None = None) -> Any:
-    order = orders.create_order(runtime(), current_party(), body, buyer_id=buyerId, seller_id=sellerId)
+async def create_product_order(body: dict[str, Any], buyerId: str | None = None, sellerId: str | None = None) -> Any:
+    # Async so the event loop awaits the group-commit writer directly instead of parking a pool thread per create.
+    placed = orders.place_order(runtime(), current_party(), body, buyer_id=buyerId, seller_id=sellerId)
+    order = await asyncio.wrap_future(placed)
     return json_response(order, 201)
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import exists
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from sonata_dlt.errors import BadRequest, Conflict, Forbidden, Issue, Unprocessable
 from sonata_dlt.services import changes
@@ -29,12 +31,12 @@ from sonata_dlt.services.ordering.common import (
     bilateral_of,
     found,
     href,
+    insert_item_dates,
     locked,
     scope_ids,
-    write_item_dates,
 )
 from sonata_dlt.services.ordering.validation import order_issues
-from sonata_dlt.services.parties import Party
+from sonata_dlt.services.parties import BilateralRef, Party
 from sonata_dlt.services.runtime import Runtime
 from sonata_dlt.settings import Role
 from sonata_dlt.storage.ordering import ProductOrderItemDates, ProductOrderRow
@@ -53,50 +55,74 @@ def create_order(
     buyer_id: str | None = None,
     seller_id: str | None = None,
 ) -> dict[str, Any]:
+    """Create an order and return its document once committed (blocking; ``place_order`` is the awaitable form)."""
+    return place_order(runtime, party, body, buyer_id=buyer_id, seller_id=seller_id).result()
+
+
+def place_order(
+    runtime: Runtime,
+    party: Party,
+    body: Mapping[str, Any],
+    *,
+    buyer_id: str | None = None,
+    seller_id: str | None = None,
+) -> Future[dict[str, Any]]:
+    """Queue an order's creation on the group-commit writer; the future holds its document after the commit.
+
+    Creates arriving together share one write transaction (``Database.submit``): each still gets its own leaf and
+    its own savepoint, and each future resolves only once that transaction has committed.
+    """
     bilateral = runtime.parties.resolve(party, buyer_id, seller_id)
     if party.role is not Role.BUYER:
         raise Forbidden("only the buyer places product orders", code="accessDenied")
-    with runtime.db.write() as session:
-        issues = order_issues(runtime, session, bilateral.id, body)
-        if issues:
-            raise Unprocessable(issues)
-        now = utcnow()
-        order_id = str(uuid.uuid4())
-        stamp = rfc3339(now)
-        document: dict[str, Any] = copy.deepcopy(dict(body))
-        document.update(
-            {
-                "id": order_id,
-                "href": href(ORDER, order_id),
-                "orderDate": stamp,
-                "state": "acknowledged",
-                "stateChange": [{"changeDate": stamp, "state": "acknowledged"}],
-            }
-        )
-        for item in document["productOrderItem"]:
-            item.setdefault("expediteIndicator", False)
-            item["state"] = "acknowledged"
-            item["stateChange"] = [{"changeDate": stamp, "state": "acknowledged"}]
-        row = ProductOrderRow(
-            id=order_id,
-            bilateral_id=bilateral.id,
-            state="acknowledged",
-            external_id=document.get("externalId"),
-            project_id=document.get("projectId"),
-            order_date=now,
-        )
-        changes.save(
-            session,
-            bilateral,
-            row,
-            document,
-            resource_type=ORDER,
-            event="created",
-            actor=party.actor,
-            record=runtime.settings.record_log,
-        )
-        write_item_dates(session, order_id, document["productOrderItem"])
-        return document
+    return runtime.db.submit(partial(_create, runtime, bilateral, party.actor, body))
+
+
+def _create(
+    runtime: Runtime, bilateral: BilateralRef, actor: str, body: Mapping[str, Any], session: Session
+) -> dict[str, Any]:
+    issues = order_issues(runtime, session, bilateral.id, body)
+    if issues:
+        raise Unprocessable(issues)
+    now = utcnow()
+    order_id = str(uuid.uuid4())
+    stamp = rfc3339(now)
+    document: dict[str, Any] = copy.deepcopy(dict(body))
+    document.update(
+        {
+            "id": order_id,
+            "href": href(ORDER, order_id),
+            "orderDate": stamp,
+            "state": "acknowledged",
+            "stateChange": [{"changeDate": stamp, "state": "acknowledged"}],
+        }
+    )
+    for item in document["productOrderItem"]:
+        item.setdefault("expediteIndicator", False)
+        item["state"] = "acknowledged"
+        item["stateChange"] = [{"changeDate": stamp, "state": "acknowledged"}]
+    changes.insert_new(
+        session,
+        bilateral,
+        ProductOrderRow,
+        order_id,
+        document,
+        {
+            "state": "acknowledged",
+            "external_id": document.get("externalId"),
+            "project_id": document.get("projectId"),
+            "order_date": now,
+            "completion_date": None,
+            "cancellation_date": None,
+        },
+        resource_type=ORDER,
+        event="created",
+        actor=actor,
+        at=now,
+        record=runtime.settings.record_log,
+    )
+    insert_item_dates(session, order_id, document["productOrderItem"])
+    return document
 
 
 def retrieve_order(

@@ -1,0 +1,111 @@
+"""Group commit (``Database.submit``): jobs queued together share one transaction, yet each succeeds or fails alone,
+and no future resolves with a result before the transaction holding it has committed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+
+import pytest
+from sqlmodel import Session, col, select
+
+from sonata_dlt.storage.db import Database, deferred_writes
+from sonata_dlt.storage.log import Bilateral
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    db.create_schema()
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+def insert(name: str, *, fail: bool = False) -> Callable[[Session], str]:
+    def work(session: Session) -> str:
+        session.add(Bilateral(id=name, buyer_id=f"b-{name}", seller_id="s", origin=f"o/{name}"))
+        session.flush()
+        if fail:
+            raise ValueError(f"{name} refuses")
+        return name
+
+    return work
+
+
+def stored(db: Database) -> list[str]:
+    with db.read() as session:
+        return list(session.exec(select(Bilateral.id).order_by(col(Bilateral.id))))
+
+
+def held_group(db: Database, jobs: list[Callable[[Session], str]]) -> list[Future[str]]:
+    """Queue ``jobs`` while the writer is busy, so they run as one group after it."""
+    release = threading.Event()
+    started = threading.Event()
+
+    def blocker(_session: Session) -> None:
+        started.set()
+        release.wait(10)
+
+    first = db.submit(blocker)
+    assert started.wait(10)
+    futures = [db.submit(job) for job in jobs]
+    release.set()
+    first.result(10)
+    return futures
+
+
+def test_a_failing_job_fails_alone(database: Database) -> None:
+    futures = held_group(database, [insert("a"), insert("b", fail=True), insert("c")])
+    assert futures[0].result(10) == "a"
+    with pytest.raises(ValueError, match="b refuses"):
+        futures[1].result(10)
+    assert futures[2].result(10) == "c"
+    assert stored(database) == ["a", "c"]
+
+
+def test_a_second_failure_in_the_retried_group_fails_alone(database: Database) -> None:
+    futures = held_group(database, [insert("a", fail=True), insert("b"), insert("c", fail=True), insert("d")])
+    assert [f.exception(10) is None for f in futures] == [False, True, False, True]
+    assert stored(database) == ["b", "d"]
+
+
+def test_nothing_resolves_as_committed_when_the_commit_fails(database: Database) -> None:
+    class Broken:
+        def flush(self, session: Session) -> None:
+            raise RuntimeError("flush failed")
+
+    def poison(session: Session) -> str:
+        writes = deferred_writes(session)
+        assert writes is not None  # the optimistic pass defers
+        writes.get("broken", Broken, Broken)
+        return "poison"
+
+    futures = held_group(database, [insert("a"), poison, insert("c")])
+    for future in futures:
+        with pytest.raises(RuntimeError, match="flush failed"):
+            future.result(10)
+    assert stored(database) == []
+
+
+def test_results_are_visible_once_resolved(database: Database) -> None:
+    futures = [database.submit(insert(f"n{number:02d}")) for number in range(20)]
+    for future in futures:
+        name = future.result(10)
+        with database.read() as session:
+            assert session.get(Bilateral, name) is not None
+
+
+def test_dispose_stops_the_writer(database_url: str) -> None:
+    def writers() -> set[threading.Thread]:
+        return {thread for thread in threading.enumerate() if thread.name == "sonata-group-writer"}
+
+    db = Database(database_url)
+    db.create_schema()
+    before = writers()
+    assert db.submit(insert("x")).result(10) == "x"
+    assert len(writers() - before) == 1
+    db.dispose()
+    assert writers() - before == set()
