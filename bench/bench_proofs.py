@@ -9,12 +9,14 @@ RFC 9162 root, which the bench checks before measuring.
   then the pure computation; the tree is never rebuilt. Measured inside one read transaction, and with a fresh
   read transaction around each proof (what an API request pays).
 * pymerkle: ``SqliteTree`` filled with ``append_entries`` (one transaction). It stores leaves only and computes
-  subtree roots from them, memoising those of 128 leaves or more in an in-process LRU cache: its figures are
-  with that cache warm (the median over the same random proofs), plus the first proof after opening, cold.
+  subtree roots from them, memoising those of 128 leaves or more in an in-process LRU cache (up to 1 GiB): its
+  figures are with that cache warm, plus the first proof after opening, with the cache empty.
 
-Each latency is the median (and p99) over random leaf indices / size pairs, after an untimed warm-up on other
-random ones (the same for both); verification rates check the proofs
-just served against the store's root (``verify_*`` of ``transparency.merkle``, and pymerkle's own).
+Each latency is the median (and p99) over random leaf indices / size pairs, each figure with challenges of its
+own, after an untimed warm-up on others (the same for both). The store file is first read through so that the
+OS page cache holds it (a server that has been running); the "cold OS cache" figures drop the store's pages
+from that cache first (``posix_fadvise``, this file only), so that reads go to the disk. Verification rates
+check the proofs just served against the store's root (``verify_*`` of ``transparency.merkle``, and pymerkle's).
 
     python bench/bench_proofs.py                                 # 1M and 10M leaves, stores in a temp dir
     python bench/bench_proofs.py --store-dir /tmp/proof-stores   # keep the stores and reuse them next time
@@ -25,6 +27,7 @@ just served against the store's root (``verify_*`` of ``transparency.merkle``, a
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sqlite3
 import statistics
@@ -181,6 +184,25 @@ def rate(call: Callable[[int], object], count: int) -> float:
     return count / (time.perf_counter() - began)
 
 
+def _store_files(path: Path) -> list[Path]:
+    return [file for file in (path, path.with_name(path.name + "-wal")) if file.exists()]
+
+
+def page_in(path: Path) -> None:
+    """Read the store through once, so that the OS page cache holds it (a server that has been running)."""
+    for file in _store_files(path):
+        with file.open("rb") as stream:
+            while stream.read(1 << 24):
+                pass
+
+
+def page_out(path: Path) -> None:
+    """Drop the store's pages from the OS page cache (this file only), so that reads go to the disk."""
+    for file in _store_files(path):
+        with file.open("rb") as stream:
+            os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 def challenges(size: int, samples: int, seed: int = 0) -> tuple[list[int], list[tuple[int, int]]]:
     """Random 0-based leaf indices and (old, new) size pairs with 1 <= old <= new <= size."""
     rng = random.Random(size * 10 + seed)
@@ -195,9 +217,11 @@ def challenges(size: int, samples: int, seed: int = 0) -> tuple[list[int], list[
 def bench_ours(path: Path, size: int, samples: int) -> tuple[bytes, dict[str, Figure | float]]:
     database = Database(f"sqlite:///{path}")
     indices, pairs = challenges(size, samples)
-    # The own-transaction figures get challenges of their own: the same ones again would find their pages cached.
+    # Each figure gets challenges of its own: the same ones again would find their pages cached.
     other_indices, other_pairs = challenges(size, samples, seed=2)
+    cold_indices, cold_pairs = challenges(size, samples, seed=3)
     results: dict[str, Figure | float] = {}
+    page_in(path)
     with database.read() as session:
         root = log_proofs.root_at(session, BILATERAL, size)
         for index, (old, new) in zip(*challenges(size, WARM_UP, seed=1), strict=True):  # other random proofs
@@ -239,6 +263,20 @@ def bench_ours(path: Path, size: int, samples: int) -> tuple[bytes, dict[str, Fi
     results["consistency, own txn"] = measure(consistency_in_own_transaction, samples)
     database.dispose()
 
+    # From the disk: the store's pages dropped from the OS cache, a new connection (an empty SQLite page cache).
+    page_out(path)
+    database = Database(f"sqlite:///{path}")
+    with database.read() as session:
+        results["inclusion, cold OS cache"] = measure(
+            lambda n: log_proofs.inclusion(session, BILATERAL, cold_indices[n], size), samples
+        )
+    page_out(path)
+    with database.read() as session:
+        results["consistency, cold OS cache"] = measure(
+            lambda n: log_proofs.consistency(session, BILATERAL, cold_pairs[n][0], cold_pairs[n][1]), samples
+        )
+    database.dispose()
+
     def check_inclusion(n: int) -> None:
         leaf, index, proof = inclusions[n]
         verify_inclusion(leaf, index, size, proof, root)
@@ -254,11 +292,13 @@ def bench_ours(path: Path, size: int, samples: int) -> tuple[bytes, dict[str, Fi
 
 def bench_pymerkle(path: Path, size: int, samples: int) -> tuple[bytes, dict[str, Figure | float]]:
     indices, pairs = challenges(size, samples)
+    cold_indices, cold_pairs = challenges(size, samples, seed=3)
     results: dict[str, Figure | float] = {}
+    page_in(path)
     tree = pymerkle.SqliteTree(str(path))
     began = time.perf_counter()
     tree.prove_inclusion(indices[0] + 1, size)  # 1-based; the first proof fills the subroot cache
-    results["first inclusion, cold cache"] = ((time.perf_counter() - began) * 1000, float("nan"))
+    results["first inclusion, empty subroot cache"] = ((time.perf_counter() - began) * 1000, float("nan"))
     root = tree.get_root(size)
     for index, (old, new) in zip(*challenges(size, WARM_UP, seed=1), strict=True):  # as for ours
         tree.prove_inclusion(index + 1, size)
@@ -267,6 +307,13 @@ def bench_pymerkle(path: Path, size: int, samples: int) -> tuple[bytes, dict[str
     results["consistency"] = measure(lambda n: tree.prove_consistency(pairs[n][0], pairs[n][1]), samples)
     inclusions = [(tree.get_leaf(i + 1), tree.prove_inclusion(i + 1, size)) for i in indices]
     consistencies = [(tree.get_root(old), tree.get_root(new), tree.prove_consistency(old, new)) for old, new in pairs]
+    # As for ours; the subroot cache, in process memory, stays warm.
+    page_out(path)
+    results["inclusion, cold OS cache"] = measure(lambda n: tree.prove_inclusion(cold_indices[n] + 1, size), samples)
+    page_out(path)
+    results["consistency, cold OS cache"] = measure(
+        lambda n: tree.prove_consistency(cold_pairs[n][0], cold_pairs[n][1]), samples
+    )
     tree.close()
 
     def check_inclusion(n: int) -> None:
@@ -287,9 +334,11 @@ def bench_pymerkle(path: Path, size: int, samples: int) -> tuple[bytes, dict[str
 ROWS = (
     "inclusion",
     "inclusion, own txn",
+    "inclusion, cold OS cache",
     "consistency",
     "consistency, own txn",
-    "first inclusion, cold cache",
+    "consistency, cold OS cache",
+    "first inclusion, empty subroot cache",
     "verify inclusion",
     "verify consistency",
 )
@@ -306,14 +355,14 @@ def cell(value: Figure | float | None) -> str:
 
 def print_table(size: int, notes: list[str], ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
     print(f"\n{size:,} leaves  ({'; '.join(notes)})")
-    print(f"  {'':<28} {'sonata-dlt':>30} {'pymerkle SqliteTree':>32}")
+    print(f"  {'':<38} {'sonata-dlt':>28} {'pymerkle SqliteTree':>28}")
     for row in ROWS:
         mine = ours.get(row)
         other = theirs.get(row) if theirs is not None else None
         if mine is None and other is None:
             continue
         label = f"{row} {'median' if not row.startswith(('verify', 'first')) else ''}".rstrip()
-        print(f"  {label:<28} {cell(mine):>30} {cell(other):>32}")
+        print(f"  {label:<38} {cell(mine):>28} {cell(other):>28}")
 
 
 def main() -> None:
