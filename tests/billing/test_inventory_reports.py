@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from sonata_dlt.errors import Unprocessable
-from sonata_dlt.services import report_files, report_uploads
+from sonata_dlt.services import report_files, report_uploads, row_hashes
 from sonata_dlt.services.agreement_terms import parse_terms
 from tests.billing.reference_hashes import rows_hash as reference_rows_hash
 from tests.billing.smart_bilateral import (
@@ -264,3 +266,16 @@ def test_duplicate_composite_keys_are_named_by_line(tmp_path: Path) -> None:
     path.write_text("serviceId,siteA\nS-1,A\ns-1,B\nS-2,A\n")
     accepted = report_files.store_csv(tmp_path, path, parse_terms(make_terms(inventoryMatching=matching)).matching)
     assert accepted.row_count == 3
+
+
+def test_a_failing_hash_query_neither_hangs_nor_leaves_its_pipe(tmp_path: Path) -> None:
+    """The encodings reach hashlib through a named pipe: a COPY that fails before opening it must still end."""
+    con = report_files.connect(tmp_path)
+    try:
+        with pytest.raises(duckdb.Error):
+            row_hashes.encodings_hash(con, tmp_path, "h", "SELECT e FROM read_parquet('missing.parquet')")
+        empty = row_hashes.encodings_hash(con, tmp_path, "h", "SELECT 'x' AS e WHERE false")
+    finally:
+        con.close()
+    assert empty == hashlib.sha256(b"h\n").hexdigest()
+    assert not list(tmp_path.glob("encodings-*"))

@@ -26,10 +26,12 @@ descriptions). The forms before ``v3`` hashed each row's encoding first and hash
 SHA-256 costs about as much per row as everything else together, so v3 hands the encodings to hashlib (OpenSSL) whole.
 
 How the bytes leave DuckDB: ``COPY ... (FORMAT csv, QUOTE '', ESCAPE '')`` of the one encoding column writes each
-value as is followed by LF (no quoting, no escaping: nothing in a value is special to it), into a scratch file that
-hashlib reads in chunks. DuckDB sorts (spilling past its memory limit) and writes in parallel; memory stays flat
-whatever the row count. ``tests/billing/reference_hashes.py`` recomputes both forms in plain Python, awkward values
-(newlines, quotes, commas, non-ASCII) included.
+value as is followed by LF (no quoting, no escaping: nothing in a value is special to it) into a named pipe that a
+thread feeds to hashlib while DuckDB sorts and writes, so the hashing overlaps DuckDB's work and the encodings never
+touch the disk (where ``os.mkfifo`` is missing, a scratch file read back after the COPY). Memory stays flat whatever
+the row count: DuckDB spills its sort past its memory limit, and the pipe holds 64 KiB.
+``tests/billing/reference_hashes.py`` recomputes both forms in plain Python, awkward values (newlines, quotes,
+commas, non-ASCII) included.
 """
 
 # SQL here is assembled from column expressions built by our own modules (fixed column names, see
@@ -39,13 +41,16 @@ whatever the row count. ``tests/billing/reference_hashes.py`` recomputes both fo
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-CHUNK = 1 << 20  # bytes of the encodings file handed to hashlib at a time
+CHUNK = 1 << 20  # bytes of encodings handed to hashlib at a time
 
 
 def sql_text(value: str) -> str:
@@ -72,16 +77,53 @@ def encodings_hash(
     sorted (``sorted-row-encodings``) or in the query's own order (``key-ordered-row-encodings``: the query must keep
     it).
 
-    ``scratch`` is a directory for the encodings file (removed before returning)."""
-    path = scratch / f"encodings-{uuid.uuid4().hex}.txt"
+    ``scratch`` is a directory for the pipe or file (removed before returning)."""
+    path = scratch / f"encodings-{uuid.uuid4().hex}"
     query = f"SELECT e FROM ({encodings_sql})" + (" ORDER BY e" if sort else "")
+    # An encoding is never empty (a cell has at least one byte), so DuckDB's empty NULL string never shows.
+    # USE_TMP_FILE false: DuckDB must write into the pipe, not into a file renamed over it afterwards.
+    options = "FORMAT csv, HEADER false, QUOTE '', ESCAPE '', USE_TMP_FILE false"
+    copy = f"COPY ({query}) TO {sql_text(str(path))} ({options})"
+    digest = hashlib.sha256((header + "\n").encode())
     try:
-        # An encoding is never empty (a cell has at least one byte), so DuckDB's empty NULL string never shows.
-        con.execute(f"COPY ({query}) TO {sql_text(str(path))} (FORMAT csv, HEADER false, QUOTE '', ESCAPE '')")
-        digest = hashlib.sha256((header + "\n").encode())
-        with open(path, "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-        return digest.hexdigest()
+        if hasattr(os, "mkfifo"):
+            _hash_through_pipe(con, copy, path, digest)
+        else:  # pragma: no cover - platforms without named pipes
+            con.execute(copy)
+            with open(path, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
     finally:
         path.unlink(missing_ok=True)
+    return digest.hexdigest()
+
+
+def _hash_through_pipe(con: duckdb.DuckDBPyConnection, copy: str, path: Path, digest: Any) -> None:
+    """Run ``copy`` into the named pipe ``path`` while a thread feeds what comes out of it to ``digest``.
+
+    We hold a write end of our own until the COPY has returned: the reader sees the end of the data only once both
+    DuckDB's and ours are closed, so it can neither stop before DuckDB opens the pipe nor wait forever when the COPY
+    fails before opening it."""
+    os.mkfifo(path, 0o600)
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # does not wait for a writer
+    holder = os.open(path, os.O_WRONLY)
+    os.set_blocking(reader, True)
+    failure: list[BaseException] = []
+
+    def drain() -> None:
+        try:
+            while chunk := os.read(reader, CHUNK):
+                digest.update(chunk)  # hashlib releases the GIL on large buffers
+        except BaseException as exc:  # pragma: no cover - a read error on our own pipe
+            failure.append(exc)
+
+    thread = threading.Thread(target=drain, name="encodings-hash", daemon=True)
+    thread.start()
+    try:
+        con.execute(copy)
+    finally:
+        os.close(holder)
+        thread.join()
+        os.close(reader)
+    if failure:  # pragma: no cover
+        raise failure[0]
