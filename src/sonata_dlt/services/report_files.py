@@ -35,6 +35,7 @@ import contextlib
 import csv
 import os
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -72,12 +73,28 @@ def scratch_dir(data_dir: Path) -> Path:
     return path
 
 
+_shared_lock = threading.Lock()
+_shared: tuple[Path, duckdb.DuckDBPyConnection] | None = None
+
+
 def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+    """A DuckDB connection for one piece of work; the caller closes it.
+
+    Connections are cursors on one in-memory database per data directory, kept for the process: creating and
+    tearing down a database (its thread pool, its buffer pool) costs tens of milliseconds, several times per upload
+    and reconciliation. Cursors are safe to use from different threads, and nothing is stored in the database
+    itself (temporary tables, the CSV reader's rejects included, belong to their connection). The settings below are
+    the database's, so that every connection shares the memory limit."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != data_dir:
+            database = duckdb.connect()
+            database.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+            database.execute("SET preserve_insertion_order = true")  # the default, relied on: row_hashes, key order
+            database.execute(f"SET temp_directory = {sql_text(str(scratch_dir(data_dir) / 'duckdb'))}")
+            _shared = (data_dir, database)  # a previous directory's database goes once its cursors are closed
+        con = _shared[1].cursor()
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-    con.execute("SET preserve_insertion_order = true")  # the default, relied on: row_hashes, key-ordered rows
-    con.execute(f"SET temp_directory = {sql_text(str(scratch_dir(data_dir) / 'duckdb'))}")
     return con
 
 
