@@ -10,9 +10,9 @@ stored as content-addressed Parquet with their hashes, the reconciliation comput
 Our peak memory is the process's maximum RSS measured before the DuckDB baseline runs (target < 1 GB); the
 target for time is ours <= 2 x DuckDB. On a shared machine wall times swing with the neighbours' load: ``--repeat``
 alternates the two paths and keeps each one's best run, and the process CPU time (DuckDB's threads included) of each
-path is printed too. The two paths must agree on every count and, for a sample of partial
-records, on the differing fields and both values. ``--phases`` also prints the time of each DuckDB statement kind
-of ours (load, key check, hash, join, ...).
+path is printed too. The two paths must agree on every count and, for a sample of partial records, on the differing
+fields and both values. ``--phases`` also prints the wall and CPU time of each kind of DuckDB statement of ours
+(load, key check, hash, join, ...) and the time spent outside them.
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ streaming SHA-256 over their encodings: no per-row hash.
    says where it ends, so an LF where the next cell would start ends the row.
 
 Each form says which text a typed value has (``report_files`` and ``reconciliation_results`` hold the forms'
-descriptions). The forms before ``v3`` hashed each row's encoding first and hashed the hex digests instead; DuckDB's
-SHA-256 costs about as much per row as everything else together, so v3 hands the encodings to hashlib (OpenSSL) whole.
+descriptions). The forms before ``v3`` hashed each row's encoding with DuckDB's SHA-256 and hashed the sorted hex
+digests instead; DuckDB's SHA-256 does not use the CPU's SHA instructions and cost, per row, as much as encoding,
+sorting and writing together, so v3 hands the encodings to hashlib (OpenSSL, which uses them) whole.
 
 How the bytes leave DuckDB: ``COPY ... (FORMAT csv, QUOTE '', ESCAPE '')`` of the one encoding column writes each
 value as is followed by LF (no quoting, no escaping: nothing in a value is special to it) into a named pipe that a
