@@ -4,13 +4,16 @@ and no future resolves with a result before the transaction holding it has commi
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, col, select
 
-from sonata_dlt.storage.db import Database, deferred_writes
+from sonata_dlt.storage.db import Database
+from sonata_dlt.storage.group_commit import deferred_writes
 from sonata_dlt.storage.log import Bilateral
 
 
@@ -109,3 +112,22 @@ def test_dispose_stops_the_writer(database_url: str) -> None:
     assert len(writers() - before) == 1
     db.dispose()
     assert writers() - before == set()
+
+
+def test_the_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
+    path = tmp_path / "wal.sqlite"
+    db = Database(f"sqlite:///{path}")
+    try:
+        db.create_schema()
+        with db.write() as session:
+            autocheckpoint = session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert autocheckpoint == 0  # commits never checkpoint: the background thread does
+        before = path.stat().st_size
+        for number in range(50):
+            db.submit(insert(f"w{number:02d}")).result(10)
+        deadline = time.monotonic() + 10
+        while path.stat().st_size == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size > before  # the committed pages reached the database file
+    finally:
+        db.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -67,6 +68,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, run_worker
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        # Everything built so far (six specs, their validators, the ORM mappers) lives as long as the process. Left
+        # to the collector, each full collection walks it all again: pauses of up to 200 ms under load, the p99 of
+        # every request caught behind one. Frozen, it is never scanned (until shutdown, which unfreezes it).
+        gc.freeze()
         tasks: list[asyncio.Task[None]] = []
         if run_workers:
             for path in WORKER_FACTORIES:
@@ -79,6 +84,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, run_worker
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            gc.unfreeze()
 
     app = AsyncApp(__name__, lifespan=lifespan)
     for mount in MOUNTS:

@@ -65,8 +65,9 @@ def insert_new(
     actor: str,
     at: datetime,
     record: bool = True,
-) -> None:
-    """Insert a new recorded resource (version 1) with one Core statement and record its creation.
+) -> bytes:
+    """Insert a new recorded resource (version 1) with one Core statement and record its creation; returns the
+    document's canonical JSON.
 
     ``columns`` are the table's own filter columns. The document is serialised once, to RFC 8785 canonical JSON:
     those bytes are what the JSON column stores (a reader gets the same document back) and what the leaf's
@@ -85,3 +86,4 @@ def insert_new(
         at=at,
         enabled=record,
     )
+    return text

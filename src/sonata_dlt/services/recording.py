@@ -13,10 +13,10 @@ of the resource's canonical document after the change. The log holds fingerprint
 walk, inserting leaves and nodes with one ``executemany`` each; ``record_change`` is that with a batch of one, so
 the log cannot tell a batch from single changes.
 
-In a group transaction (``Database.submit``: concurrent creates sharing one commit) the head is locked and read at
-the group's first change and the leaves, completed subtrees and new head of all its jobs are written once, just
-before the commit (``storage.db.deferred_writes``): still the same transaction as the changes, so nothing about
-what is stored, or when it becomes visible, differs from one transaction per change.
+In a group transaction (``storage.group_commit``: concurrent creates sharing one commit) the head is locked and
+read at the group's first change, and the leaves, completed subtrees and new head of all its jobs are written once,
+just before the commit (``deferred_writes``): still the same transaction as the changes, so nothing about what is
+stored, or when it becomes visible, differs from one transaction per change.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from sqlalchemy import update as sa_update
 from sqlmodel import Session
 
 from sonata_dlt.errors import NotFound
-from sonata_dlt.storage.db import deferred_writes
+from sonata_dlt.storage.group_commit import deferred_writes
 from sonata_dlt.storage.log import Bilateral, LogLeaf, MerkleNode
 from sonata_dlt.storage.types import rfc3339, utcnow
 from sonata_dlt.transparency.canonical import canonical_json, state_hash
@@ -162,7 +162,7 @@ class _PendingLog:
     """A bilateral's log head, locked, with the leaves and nodes appended to it that are not written yet.
 
     Outside a group transaction one lives for one ``_append`` and is written at its end; inside one (see
-    ``storage.db.deferred_writes``) it lives until the group commits: every job's leaves then go in with one
+    ``storage.group_commit.deferred_writes``) it lives until the group commits: every job's leaves then go in with one
     ``executemany``, the completed subtrees with another, and the head is updated once."""
 
     def __init__(self, session: Session, bilateral_id: str) -> None:

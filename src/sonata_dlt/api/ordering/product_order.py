@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
+
+from connexion.lifecycle import ConnexionResponse
 
 from sonata_dlt.api.context import current_party, runtime
 from sonata_dlt.api.paging import datetime_filters, list_response, raw_query, request_page
-from sonata_dlt.api.responses import json_response
+from sonata_dlt.api.responses import JSON_UTF8, json_response
 from sonata_dlt.services.ordering import orders
 
 DATE_FILTERS = (
@@ -43,9 +44,8 @@ def list_product_order(**params: Any) -> Any:
 
 async def create_product_order(body: dict[str, Any], buyerId: str | None = None, sellerId: str | None = None) -> Any:
     # Async so the event loop awaits the group-commit writer directly instead of parking a pool thread per create.
-    placed = orders.place_order(runtime(), current_party(), body, buyer_id=buyerId, seller_id=sellerId)
-    order = await asyncio.wrap_future(placed)
-    return json_response(order, 201)
+    placed = await orders.place_order(runtime(), current_party(), body, buyer_id=buyerId, seller_id=sellerId)
+    return ConnexionResponse(status_code=201, body=placed.canonical, content_type=JSON_UTF8)
 
 
 def retrieve_product_order(id: str, buyerId: str | None = None, sellerId: str | None = None) -> Any:
