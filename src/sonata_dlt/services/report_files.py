@@ -31,6 +31,7 @@ reference_hashes.py`` recomputes it in plain Python.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
 import os
@@ -75,6 +76,19 @@ def scratch_dir(data_dir: Path) -> Path:
 
 _shared_lock = threading.Lock()
 _shared: tuple[Path, duckdb.DuckDBPyConnection] | None = None
+
+
+def release_shared_database() -> None:
+    """Let go of the process's DuckDB database (``Runtime.close``, interpreter exit): it closes once the last cursor
+    on it is closed (closing it here would close the cursors other threads are still using); the next ``connect``
+    opens a new one."""
+    global _shared
+    with _shared_lock:
+        _shared = None
+
+
+# Dropped before the interpreter tears modules down, while DuckDB's bindings can still free it cleanly.
+atexit.register(release_shared_database)
 
 
 def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:

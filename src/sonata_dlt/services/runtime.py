@@ -10,6 +10,7 @@ from sonata_dlt.services.keyring import Keyring
 from sonata_dlt.services.parties import PartyDirectory, ensure_bilaterals
 from sonata_dlt.services.product_schemas import COMPONENT_KEY as SCHEMAS_KEY
 from sonata_dlt.services.product_schemas import ProductSchemaRegistry
+from sonata_dlt.services.report_files import release_shared_database
 from sonata_dlt.settings import Settings
 from sonata_dlt.storage.db import Database
 from sonata_dlt.storage.migrate import upgrade
@@ -41,3 +42,4 @@ class Runtime:
 
     def close(self) -> None:
         self.db.dispose()
+        release_shared_database()
