@@ -94,13 +94,15 @@ def _ordering_bilateral(runtime: Runtime, party: Party, buyer_id: str | None, se
 def _create(
     runtime: Runtime, bilateral: BilateralRef, actor: str, body: Mapping[str, Any], session: Session
 ) -> PlacedOrder:
+    """The group-commit job of a create. It may run twice (see ``storage.group_commit``): every run draws its id and
+    timestamps afresh and touches nothing but the session."""
     issues = order_issues(runtime, session, bilateral.id, body)
     if issues:
         raise Unprocessable(issues)
     now = utcnow()
     order_id = str(uuid.uuid4())
     stamp = rfc3339(now)
-    document: dict[str, Any] = json_copy(body)
+    document: dict[str, Any] = json_copy(dict(body))
     document.update(
         {
             "id": order_id,
