@@ -22,7 +22,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from sonata_dlt.errors import NotFound
-from sonata_dlt.services.billing.engine import PRICE_TYPE, Line, LineTax, RatedBill, Terms, Totals
+from sonata_dlt.services.billing.engine import PRICE_TYPE, Line, LineKind, LineTax, RatedBill, Terms, Totals
 from sonata_dlt.services.billing.money import money, rate_money, wire_number
 from sonata_dlt.services.billing.periods import add_months, month_start
 from sonata_dlt.services.parties import BilateralRef
@@ -180,6 +180,9 @@ class _ItemWriter:
         self._amounts: dict[int, str] = {}
         self._numbers: dict[Decimal, str] = {}
         self._taxes: dict[tuple[LineTax, ...], str] = {}
+        self._heads: dict[tuple[tuple[LineTax, ...], LineKind, str], str] = {}
+        self._spans: dict[tuple[datetime, datetime], str] = {}
+        self._tails: dict[tuple[int, str, Decimal, Decimal], str] = {}
         self._kinds = {
             kind: (encode_basestring(kind.value), encode_basestring(PRICE_TYPE[kind])) for kind in PRICE_TYPE
         }
@@ -219,20 +222,38 @@ class _ItemWriter:
 
     def write(self, line: Line) -> tuple[str, bytes]:
         item_id = item_id_for(self.bill_id, line.key)
-        kind_text, price_type_text = self._kinds[line.kind]
+        # The text between the item's own strings repeats from line to line: each distinct run of it is written
+        # once, from the same pieces as above. Item ids and hrefs are ASCII letters, digits, "-" and "/", which
+        # encode_basestring leaves as they are, so they are only quoted.
+        head_key = (line.taxes, line.kind, line.description)
+        head = self._heads.get(head_key)
+        if head is None:
+            kind_text, price_type_text = self._kinds[line.kind]
+            head = self._heads[head_key] = (
+                f'{{"appliedFee":[],"appliedTax":{self.taxes(line.taxes)},"chargeKind":{kind_text},'
+                f'"customerBill":{self.bill_text},"customerBillItemType":{price_type_text},'
+                f'"description":{encode_basestring(line.description)},"href":"{BILL_API}/customerBillItem/'
+            )
+        span_key = (line.start, line.end)
+        span = self._spans.get(span_key)
+        if span is None:
+            span = self._spans[span_key] = (
+                f'"periodCoverage":{{"endDateTime":{self.time(line.end)},"startDateTime":{self.time(line.start)}}},'
+                f'"product":{{"id":'
+            )
+        tail_key = (line.amount_minor, line.unit, line.quantity, line.unit_rate)
+        tail = self._tails.get(tail_key)
+        if tail is None:
+            tail = self._tails[tail_key] = (
+                f'"state":"generated","taxExcludedAmount":{self.money(line.amount_minor)},'
+                f'"unit":{encode_basestring(line.unit)},"unitQuantity":{self.number(line.quantity)},'
+                f'"unitRate":{{"unit":{self.currency_text},"value":{self.number(line.unit_rate)}}}}}'
+            )
         text = (
-            f'{{"appliedFee":[],"appliedTax":{self.taxes(line.taxes)},"chargeKind":{kind_text},'
-            f'"customerBill":{self.bill_text},"customerBillItemType":{price_type_text},'
-            f'"description":{encode_basestring(line.description)},"href":{encode_basestring(item_href(item_id))},'
-            f'"id":{encode_basestring(item_id)},'
-            f'"periodCoverage":{{"endDateTime":{self.time(line.end)},"startDateTime":{self.time(line.start)}}},'
-            f'"product":{{"id":{encode_basestring(line.product_id)}}},'
+            f'{head}{item_id}","id":"{item_id}",{span}{encode_basestring(line.product_id)}}},'
             f'"productName":{encode_basestring(line.product_name)},'
             f'"productOrderItem":{{"productOrderId":{encode_basestring(line.order_id)},'
-            f'"productOrderItemId":{encode_basestring(line.order_item_id)}}},'
-            f'"state":"generated","taxExcludedAmount":{self.money(line.amount_minor)},'
-            f'"unit":{encode_basestring(line.unit)},"unitQuantity":{self.number(line.quantity)},'
-            f'"unitRate":{{"unit":{self.currency_text},"value":{self.number(line.unit_rate)}}}}}'
+            f'"productOrderItemId":{encode_basestring(line.order_item_id)}}},{tail}'
         )
         try:
             return item_id, text.encode("utf-8")
