@@ -4,8 +4,9 @@ Not a test: it prints a table. Figures, in one process on one fresh SQLite datab
 
 1. the pure rating engine alone (inputs in memory -> bill lines and totals);
 2. engine + MEF documents (``bills.build``), still in memory;
-3. the whole run as the server does it: load the versions from the inventory tables, rate, build, insert the
-   bill, its items and the run, and append one log leaf per resource, in one transaction;
+3. the whole run as the server does it (``create_run``): load the versions from the inventory tables, rate,
+   build, insert the bill, its items and the run, and append one log leaf per resource, in one transaction
+   (with Python's cyclic collector paused, as every run pauses it; figures 1 and 2 run with it on);
 4. the same run with the log switched off (``record_log=false``), to show what recording costs.
 
 Items per second = bill items produced / wall time. Target: >= 20,000 items/s for the whole run.
