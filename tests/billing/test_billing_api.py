@@ -349,3 +349,17 @@ def test_a_dispute_can_be_withdrawn_by_its_raiser_only_and_escalated(mirror: Any
     assert again.status_code == 409
     assert client.get(f"{API}/dispute/{dispute['id']}", headers=B_SELLER).json() == withdrawn
     assert client.get(f"{API}/dispute/unknown", headers=B_SELLER).status_code == 404
+
+
+def test_a_bill_beyond_two_to_the_31_cents_is_stored_exactly(mirror: Any) -> None:
+    """Wholesale bills pass 21,474,836.47 EUR (2**31 cents): the amounts are 64-bit columns on every database."""
+    client, runtime, a_buys, _ = mirror
+    price_list = [{"productType": "accessEline", "bandwidthMbps": 100, "monthlyRecurring": eur(30_000_000.01)}]
+    approved_agreement(client, A_BUYER, B_SELLER, priceList=price_list, **NO_DISCOUNTS)
+    add_product(runtime, a_buys, "AB-BIG", [(utc(2025, 2, 1), None, "accessEline", "100Mbps")])
+    reconcile(client, A_BUYER, B_SELLER, MARCH, [row("AB-BIG", 100)], [row("AB-BIG", 100)])
+    run = post(client, "/billingRun", B_SELLER, MARCH, 201)
+    assert run["totals"]["amountDue"] == eur(36_000_000.01)  # 30,000,000.01 + 6,000,000.00 VAT (rounded to cents)
+    with runtime.db.read() as session:
+        bill = session.get(CustomerBill, run["customerBill"]["id"])
+        assert bill is not None and bill.amount_due_minor == bill.remaining_minor == 3_600_000_001

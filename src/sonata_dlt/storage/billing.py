@@ -8,12 +8,20 @@ the other columns are copies of document fields for filtering and for the rules 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Column, Index
 from sqlmodel import Field
 
 from sonata_dlt.storage.resources import ResourceColumns
 from sonata_dlt.storage.types import UtcDateTime
+
+
+def minor_units(default: int | None = None) -> Any:
+    """A column of an amount in minor units: 64-bit, as a wholesale bill passes 2**31 cents (21 million EUR)."""
+    if default is None:
+        return Field(sa_column=Column(BigInteger, nullable=False))
+    return Field(default=default, sa_column=Column(BigInteger, nullable=False))
 
 
 class BillingRun(ResourceColumns, table=True):
@@ -38,8 +46,8 @@ class CustomerBill(ResourceColumns, table=True):
     currency: str = Field(max_length=8)
     period_start: datetime = Field(sa_type=UtcDateTime)
     period_end: datetime = Field(sa_type=UtcDateTime)
-    amount_due_minor: int
-    remaining_minor: int
+    amount_due_minor: int = minor_units()
+    remaining_minor: int = minor_units()
 
 
 class CustomerBillItem(ResourceColumns, table=True):
@@ -49,8 +57,8 @@ class CustomerBillItem(ResourceColumns, table=True):
     position: int  # order of the item in its bill, so the bill reads the same every time
     state: str = Field(max_length=32)
     product_id: str = Field(max_length=128)
-    amount_minor: int  # tax excluded
-    tax_minor: int
+    amount_minor: int = minor_units()  # tax excluded
+    tax_minor: int = minor_units()
 
 
 class Dispute(ResourceColumns, table=True):
@@ -61,7 +69,7 @@ class Dispute(ResourceColumns, table=True):
     target_id: str = Field(max_length=256, index=True)  # a reconciliation serviceKey may be 256 long
     customer_bill_id: str | None = Field(default=None, max_length=64, index=True)  # the bill whose money it holds
     currency: str | None = Field(default=None, max_length=8)
-    held_minor: int = 0  # tax included amount kept out of netting while the dispute is open
+    held_minor: int = minor_units(default=0)  # tax included amount kept out of netting while the dispute is open
     raised_by: str = Field(max_length=128)
 
 
@@ -72,7 +80,7 @@ class Adjustment(ResourceColumns, table=True):
 
     dispute_id: str = Field(max_length=64, index=True)
     currency: str = Field(max_length=8)
-    amount_minor: int  # tax excluded; the bill it lands on applies its taxes
+    amount_minor: int = minor_units()  # tax excluded; the bill it lands on applies its taxes
     applied_bill_id: str | None = Field(default=None, max_length=64, index=True)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from sonata_dlt.storage.types import UtcDateTime, utcnow
@@ -47,7 +47,8 @@ class CheckpointSignature(SQLModel, table=True):
     role: str = Field(max_length=16)  # buyer | seller
     party_key_id: int = Field(foreign_key="party_key.id")
     line: str = Field(sa_column=Column(Text, nullable=False))
-    timestamp: int  # the cosignature/v1 POSIX timestamp carried by the line
+    # The cosignature/v1 POSIX timestamp carried by the line; 64-bit, as 32-bit seconds end in 2038.
+    timestamp: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
