@@ -29,8 +29,6 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import LargeBinary
-from sqlalchemy import select as sa_select
-from sqlalchemy import update as sa_update
 from sqlmodel import Session
 
 from sonata_dlt.errors import NotFound
@@ -110,23 +108,27 @@ def lock_log_head(session: Session, bilateral_id: str) -> LogHead:
 
 
 def _read_head(session: Session, bilateral_id: str) -> LogHead:
-    table = Bilateral.__table__  # type: ignore[attr-defined]
-    statement = (
-        sa_select(table.c.origin, table.c.log_size, table.c.frontier)
-        .where(table.c.id == bilateral_id)
-        .with_for_update(key_share=True)
-    )
-    row = session.connection().execute(statement).one_or_none()
+    connection = session.connection()
+    statement = _HEAD_READ_POSTGRESQL if connection.dialect.name == "postgresql" else _HEAD_READ
+    row = connection.exec_driver_sql(statement, (bilateral_id,)).one_or_none()
     if row is None:
         raise NotFound(f"bilateral {bilateral_id} does not exist")
-    return LogHead(bilateral_id, row.origin, row.log_size, bytes(row.frontier))
+    return LogHead(bilateral_id, row[0], int(row[1]), bytes(row[2]))
 
 
 def _move_log_head(session: Session, bilateral_id: str, size: int, frontier: bytes) -> None:
-    table = Bilateral.__table__  # type: ignore[attr-defined]
-    session.connection().execute(
-        sa_update(table).where(table.c.id == bilateral_id).values(log_size=size, frontier=frontier)
-    )
+    connection = session.connection()
+    statement = _HEAD_MOVE if connection.dialect.paramstyle == "qmark" else _HEAD_MOVE.replace("?", "%s")
+    connection.exec_driver_sql(statement, (size, frontier, bilateral_id))
+
+
+# The log head's two statements, as plain SQL: run once per transaction that records, where building and
+# compiling the equivalent Core statements cost more than executing them. Constants only; values are bound.
+_BILATERAL = Bilateral.__tablename__
+_HEAD_READ = f"SELECT origin, log_size, frontier FROM {_BILATERAL} WHERE id = ?"  # noqa: S608
+# NO KEY UPDATE, not FOR UPDATE: see storage/db.py (rows referencing the bilateral hold KEY SHARE on it).
+_HEAD_READ_POSTGRESQL = _HEAD_READ.replace("?", "%s") + " FOR NO KEY UPDATE"
+_HEAD_MOVE = f"UPDATE {_BILATERAL} SET log_size = ?, frontier = ? WHERE id = ?"  # noqa: S608
 
 
 def record_change(

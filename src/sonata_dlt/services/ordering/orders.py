@@ -11,6 +11,8 @@ sent unchanged. Orders in a terminal state refuse PATCH with 409.
 from __future__ import annotations
 
 import copy
+import os
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,7 +102,7 @@ def _create(
     if issues:
         raise Unprocessable(issues)
     now = utcnow()
-    order_id = str(uuid.uuid4())
+    order_id = str(time_ordered_uuid())
     stamp = rfc3339(now)
     document: dict[str, Any] = json_copy(dict(body))
     document.update(
@@ -138,6 +140,19 @@ def _create(
     )
     insert_item_dates(session, order_id, document["productOrderItem"])
     return PlacedOrder(document, canonical)
+
+
+def time_ordered_uuid() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
+
+    New order ids sort by creation time, so each create inserts at the end of the order and log-leaf indexes
+    instead of at a random page of each: a group commit dirties a few pages rather than one per create. The
+    random bits keep ids unguessable; the time they reveal is the order's ``orderDate`` anyway.
+    """
+    millis = time.time_ns() // 1_000_000
+    random = int.from_bytes(os.urandom(10), "big")  # 80 bits, of which 74 are used
+    value = (millis & (2**48 - 1)) << 80 | 0x7 << 76 | (random >> 68) << 64 | 0b10 << 62 | random & (2**62 - 1)
+    return uuid.UUID(int=value)
 
 
 def json_copy(value: Any) -> Any:
