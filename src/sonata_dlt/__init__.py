@@ -5,7 +5,7 @@ Map of the package (dependencies point down this list, never up):
 - ``cli``            the ``sonata-dlt`` command, one module per command group
 - ``api``            connexion handlers, one package per Sonata API and one module per spec tag; error mapping
 - ``services``       domain rules: orders and their state machines, inventory, charges, hubs, recording
-- ``storage``        sqlmodel tables, engine/session handling, Alembic migrations
+- ``storage``        sqlmodel tables, engine/session handling and group commit, Alembic migrations
 - ``notify``         durable outbox and the aiohttp delivery worker for hub listeners
 - ``ledger``         anchoring backends behind one Protocol (``local``, ``ethereum``), found by entry point
 - ``transparency``   pure RFC 9162 Merkle trees, RFC 8785 canonical JSON, C2SP checkpoints
