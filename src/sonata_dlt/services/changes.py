@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlmodel import Session
 
 from sonata_dlt.services.parties import BilateralRef
-from sonata_dlt.services.recording import Change, insert_rows, record_change, record_changes
+from sonata_dlt.services.recording import Change, insert_row_soon, record_change, record_changes
 from sonata_dlt.storage.resources import ResourceColumns
 from sonata_dlt.storage.types import utcnow
 from sonata_dlt.transparency.canonical import canonical_json
@@ -71,13 +71,14 @@ def insert_new(
 
     ``columns`` are the table's own filter columns. The document is serialised once, to RFC 8785 canonical JSON:
     those bytes are what the JSON column stores (a reader gets the same document back) and what the leaf's
-    ``stateHash`` fingerprints. No ORM object is built: this runs on every create.
+    ``stateHash`` fingerprints. No ORM object is built: this runs on every create. In a group transaction the row
+    goes in with the group's other new rows of its table, just before the commit (``insert_row_soon``).
     """
     text = canonical_json(document)
     names = ["id", "bilateral_id", "version", "document", "created_at", "updated_at", *columns]
     values = (resource_id, bilateral.id, 1, text.decode(), at, at, *columns.values())
     # sqlmodel's table classes do not declare __table__ to the type checker; SQLAlchemy sets it.
-    insert_rows(session, table.__table__, names, [values], json_text=("document",))  # type: ignore[attr-defined]
+    insert_row_soon(session, table.__table__, names, values, json_text=("document",))  # type: ignore[attr-defined]
     record_changes(  # not record_change: no LogLeaf object to build and throw away
         session,
         bilateral.id,

@@ -323,6 +323,32 @@ def insert_rows(
         cursor.close()
 
 
+def insert_row_soon(
+    session: Session, table: Any, columns: Sequence[str], row: tuple[Any, ...], *, json_text: Sequence[str] = ()
+) -> None:
+    """Insert one new row: now, or in a group transaction together with the group's other rows of the same shape,
+    with one ``executemany`` just before the commit (``deferred_writes``). Rows go in in the order their shapes
+    were first seen, so a table's rows follow the rows they reference when those were added first (an order,
+    then its item dates). Only for rows nothing in the transaction reads back."""
+    deferred = deferred_writes(session)
+    if deferred is None:
+        insert_rows(session, table, columns, [row], json_text=json_text)
+        return
+    key = f"rows:{table.name}:{','.join(columns)}:{','.join(json_text)}"
+    batch = deferred.get(key, _PendingRows, lambda: _PendingRows(table, tuple(columns), tuple(json_text)))
+    batch.rows.append(row)
+
+
+class _PendingRows:
+    def __init__(self, table: Any, columns: tuple[str, ...], json_text: tuple[str, ...]) -> None:
+        self.table, self.columns, self.json_text = table, columns, json_text
+        self.rows: list[tuple[Any, ...]] = []
+
+    def flush(self, session: Session) -> None:
+        rows, self.rows = self.rows, []
+        insert_rows(session, self.table, self.columns, rows, json_text=self.json_text)
+
+
 _PLANS: dict[tuple[str, Any, tuple[str, ...], tuple[str, ...]], tuple[str, list[tuple[int, Any]]]] = {}
 
 

@@ -20,7 +20,7 @@ from sonata_dlt.notify.outbox import PRODUCT_ORDERING, enqueue
 from sonata_dlt.services import changes
 from sonata_dlt.services.ordering import states
 from sonata_dlt.services.parties import BilateralRef, Party
-from sonata_dlt.services.recording import insert_rows
+from sonata_dlt.services.recording import insert_row_soon
 from sonata_dlt.services.runtime import Runtime
 from sonata_dlt.storage.ordering import ProductOrderItemDates, ProductOrderRow
 from sonata_dlt.storage.resources import ResourceColumns
@@ -221,25 +221,24 @@ class OrderEdit:
 
 
 def insert_item_dates(session: Session, order_id: str, items: Sequence[dict[str, Any]]) -> None:
-    """The item-date rows of a new order, with one Core statement (no ORM objects: this runs on every create)."""
-    rows = []
+    """The item-date rows of a new order, by Core inserts (no ORM objects: this runs on every create)."""
     for item in items:
         requested = item.get("requestedCompletionDate")
         expected = item.get("expectedCompletionDate")
-        rows.append(
+        insert_row_soon(
+            session,
+            ProductOrderItemDates.__table__,  # type: ignore[attr-defined]  # set by SQLAlchemy, undeclared by sqlmodel
+            ITEM_DATE_COLUMNS,
             (
                 order_id,
                 item["id"],
                 parse_date(requested) if requested else None,
                 parse_date(expected) if expected else None,
-            )
+            ),
         )
-    insert_rows(
-        session,
-        ProductOrderItemDates.__table__,  # type: ignore[attr-defined]  # set by SQLAlchemy, undeclared by sqlmodel
-        ["order_id", "item_id", "requested_completion_date", "expected_completion_date"],
-        rows,
-    )
+
+
+ITEM_DATE_COLUMNS = ("order_id", "item_id", "requested_completion_date", "expected_completion_date")
 
 
 def write_item_dates(session: Session, order_id: str, items: Sequence[dict[str, Any]]) -> None:
