@@ -3,6 +3,7 @@ and no future resolves with a result before the transaction holding it has commi
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, select
 
+from sonata_dlt.errors import ServiceUnavailable
 from sonata_dlt.storage.db import Database
-from sonata_dlt.storage.group_commit import deferred_writes
+from sonata_dlt.storage.group_commit import GroupWriter, deferred_writes
 from sonata_dlt.storage.log import Bilateral
 
 
@@ -112,6 +114,23 @@ def test_dispose_stops_the_writer(database_url: str) -> None:
     assert len(writers() - before) == 1
     db.dispose()
     assert writers() - before == set()
+
+
+def test_a_closed_writer_runs_what_was_queued_and_refuses_the_rest(database: Database) -> None:
+    writer = GroupWriter(database.write)
+    release = threading.Event()
+    busy = writer.submit(lambda _session: release.wait(10))
+    queued = writer.submit(insert("queued"))
+    closing = threading.Thread(target=writer.close)
+    closing.start()
+    release.set()
+    closing.join(10)
+    assert busy.result(10) and queued.result(10) == "queued"  # accepted before the close: run, committed
+    with pytest.raises(ServiceUnavailable):
+        writer.submit(insert("late"))
+    with pytest.raises(ServiceUnavailable):
+        asyncio.run(writer.run(insert("late")))
+    assert stored(database) == ["queued"]
 
 
 def test_the_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from sonata_dlt.errors import ServiceUnavailable
+
 T = TypeVar("T")
 MAX_GROUP = 64  # jobs per group transaction: bounds the work a commit waits for
 DEFERRED_KEY = "sonata_dlt.deferred_writes"
@@ -109,16 +111,24 @@ class GroupWriter:
         self._write = write  # Database.write: a transaction, OperationalError mapped to ServiceUnavailable
         self._queue: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._turns: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        # Queueing and closing take turns, so no job is ever queued behind the stop sentinel (it would wait forever).
+        self._gate = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="sonata-group-writer", daemon=True)
         self._thread.start()
 
     def submit(self, work: Callable[[Session], T]) -> Future[T]:
         future: Future[T] = Future()
         future.set_running_or_notify_cancel()
-        self._queue.put([_Job(work, contextvars.copy_context(), future=future)])
+        with self._gate:
+            if self._closed:
+                raise _shutting_down()
+            self._queue.put([_Job(work, contextvars.copy_context(), future=future)])
         return future
 
     async def run(self, work: Callable[[Session], T]) -> T:
+        if self._closed:
+            raise _shutting_down()
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[T] = loop.create_future()
         turn = self._turns.get(loop)
@@ -129,10 +139,19 @@ class GroupWriter:
         return await waiter
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._queue.put(self._turns.pop(loop, []))
+        jobs = self._turns.pop(loop, [])
+        with self._gate:
+            if not self._closed:
+                self._queue.put(jobs)
+                return
+        _fail_unsettled(jobs, _shutting_down())
+        _deliver(jobs)
 
     def close(self) -> None:
-        self._queue.put(None)
+        """Run what is queued, then stop; later jobs are refused with ServiceUnavailable."""
+        with self._gate:
+            self._closed = True
+            self._queue.put(None)
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
@@ -213,6 +232,10 @@ class GroupWriter:
                     done.append((job, result))
         for job, result in done:
             job.succeed(result)
+
+
+def _shutting_down() -> ServiceUnavailable:
+    return ServiceUnavailable("the server is shutting down; nothing was changed")
 
 
 class _JobFailed(Exception):
