@@ -17,9 +17,10 @@ from billing.conftest import add_product
 from billing.factories import utc
 from sonata_dlt.services.parties import BilateralRef
 from sonata_dlt.services.runtime import Runtime
-from sonata_dlt.settings import BilateralConfig, Role, TokenGrant
+from sonata_dlt.settings import Role
 from sonata_dlt.storage.billing import BillingRun, CustomerBill, CustomerBillItem, Dispute, Settlement
 from tests.billing.smart_bilateral import API, APRIL_START, MARCH_START, approved_agreement, log_size, propose
+from tests.mirror import mirror_settings, mirror_token
 
 BILLS = "/mefApi/sonata/customerBillManagement/v2"
 MAY_START = "2025-05-01T00:00:00.000Z"
@@ -28,12 +29,8 @@ APRIL = {"periodStart": APRIL_START, "periodEnd": MAY_START}
 NO_DISCOUNTS: dict[str, Any] = {"discounts": None}
 
 
-def token(who: str, role: Role) -> str:
-    return f"token-{who}-{role.value}-0000000"
-
-
 def headers(who: str, role: Role) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(who, role)}"}
+    return {"Authorization": f"Bearer {mirror_token(who, role)}"}
 
 
 A_BUYER, A_SELLER = headers("A", Role.BUYER), headers("A", Role.SELLER)
@@ -44,16 +41,7 @@ B_BUYER, B_SELLER = headers("B", Role.BUYER), headers("B", Role.SELLER)
 def mirror(make_settings: Callable[..., Any]) -> Iterator[tuple[Any, Runtime, BilateralRef, BilateralRef]]:
     from sonata_dlt.api.app import create_app
 
-    settings = make_settings(
-        demo=False,
-        tokens=[
-            TokenGrant(token=token(who, role), party_id=f"OPERATOR-{who}", role=role) for who in "AB" for role in Role
-        ],
-        bilaterals=[
-            BilateralConfig(buyer_id="OPERATOR-A", seller_id="OPERATOR-B"),
-            BilateralConfig(buyer_id="OPERATOR-B", seller_id="OPERATOR-A"),
-        ],
-    )
+    settings = mirror_settings(make_settings, prefix="OPERATOR")
     runtime = Runtime.start(settings)
     refs = {(ref.buyer_id, ref.seller_id): ref for ref in runtime.parties.bilaterals}
     try:

@@ -18,8 +18,9 @@ from sonata_dlt.services.billing.engine import Period
 from sonata_dlt.services.billing.inputs import COMPONENT
 from sonata_dlt.services.parties import BilateralRef, Party
 from sonata_dlt.services.runtime import Runtime
-from sonata_dlt.settings import BilateralConfig, Role, TokenGrant
+from sonata_dlt.settings import Role
 from sonata_dlt.storage.billing import CustomerBill, CustomerBillItem
+from tests.mirror import mirror_settings
 
 A_BUYER, A_SELLER = Party("OP-A", Role.BUYER), Party("OP-A", Role.SELLER)
 B_BUYER, B_SELLER = Party("OP-B", Role.BUYER), Party("OP-B", Role.SELLER)
@@ -32,19 +33,7 @@ def cents(amount: Decimal) -> int:
 
 @pytest.fixture
 def mirror(make_settings: Callable[..., Any]) -> Iterator[tuple[Runtime, BilateralRef, BilateralRef]]:
-    tokens = [
-        TokenGrant(token=f"token-{who}-{role.value}-0000000", party_id=f"OP-{who}", role=role)
-        for who in "AB"
-        for role in Role
-    ]
-    settings = make_settings(
-        demo=False,
-        tokens=tokens,
-        bilaterals=[
-            BilateralConfig(buyer_id="OP-A", seller_id="OP-B"),
-            BilateralConfig(buyer_id="OP-B", seller_id="OP-A"),
-        ],
-    )
+    settings = mirror_settings(make_settings)
     runtime = Runtime.start(settings)
     runtime.components[COMPONENT] = GivenInputs()
     refs = {(ref.buyer_id, ref.seller_id): ref for ref in runtime.parties.bilaterals}

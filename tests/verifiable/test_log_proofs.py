@@ -10,9 +10,10 @@ from sqlmodel import col, select
 from sonata_dlt.services import log_proofs
 from sonata_dlt.services.parties import BilateralRef
 from sonata_dlt.services.runtime import Runtime
-from sonata_dlt.settings import BilateralConfig, Role, Settings, TokenGrant
+from sonata_dlt.settings import Settings
 from sonata_dlt.storage.log import LogLeaf
 from sonata_dlt.transparency.merkle import EMPTY_ROOT, MemoryTree, verify_consistency, verify_inclusion
+from tests.mirror import mirror_settings
 from tests.verifiable.conftest import append_changes
 
 SIZE = 70  # crosses several powers of two; every (old, new) pair below it is checked
@@ -82,19 +83,7 @@ def test_a_missing_stored_node_is_reported_not_papered_over(
 
 
 def test_proofs_read_only_their_own_bilaterals_nodes(make_settings: Callable[..., Settings]) -> None:
-    tokens = [
-        TokenGrant(token=f"token-{who}-{role.value}-0000000", party_id=f"OP-{who}", role=role)
-        for who in "AB"
-        for role in Role
-    ]
-    settings = make_settings(
-        demo=False,
-        tokens=tokens,
-        bilaterals=[
-            BilateralConfig(buyer_id="OP-A", seller_id="OP-B"),
-            BilateralConfig(buyer_id="OP-B", seller_id="OP-A"),
-        ],
-    )
+    settings = mirror_settings(make_settings)
     runtime = Runtime.start(settings)
     try:
         first, second = runtime.parties.bilaterals

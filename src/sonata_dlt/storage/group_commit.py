@@ -177,20 +177,13 @@ class GroupWriter:
 
     def _commit(self, group: list[_Job]) -> None:
         try:
-            self._optimistic(group)
-        except _JobFailed as failure:
-            failure.job.fail(failure.error)
-            rest = [job for job in group if job is not failure.job]
             try:
-                self._careful(rest)
-            except BaseException as exc:
-                _fail_unsettled(rest, exc)
-                _deliver(group)
-                if not isinstance(exc, Exception):
-                    raise
-                return
+                self._optimistic(group)
+            except _JobFailed as failure:
+                failure.job.fail(failure.error)
+                self._careful([job for job in group if job is not failure.job])
         except BaseException as exc:
-            _fail_unsettled(group, exc)
+            _fail_unsettled(group, exc)  # the failed job, settled with its own error, keeps it
             _deliver(group)
             if not isinstance(exc, Exception):
                 raise
