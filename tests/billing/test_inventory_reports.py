@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from collections.abc import Iterator
@@ -279,3 +280,37 @@ def test_a_failing_hash_query_neither_hangs_nor_leaves_its_pipe(tmp_path: Path) 
         con.close()
     assert empty == hashlib.sha256(b"h\n").hexdigest()
     assert not list(tmp_path.glob("encodings-*"))
+
+
+@pytest.mark.parametrize(
+    ("row", "cells", "problem"),
+    [
+        ({"serviceId": "A", "bandwidthMbps": 100}, {"bandwidthMbps": "100"}, None),
+        ({"serviceId": "A", "bandwidthMbps": 2.5}, {"bandwidthMbps": "2.5"}, None),
+        ({"serviceId": "A", "bandwidthMbps": "10.25"}, {"bandwidthMbps": "10.25"}, None),
+        ({"serviceId": "A", "bandwidthMbps": True}, None, "bandwidthMbps must be a number"),
+        ({"serviceId": "A", "bandwidthMbps": 10**12}, None, "bandwidthMbps is out of range"),
+        ({"serviceId": "A", "bandwidthMbps": -(10**12)}, None, "bandwidthMbps is out of range"),
+        ({"serviceId": 5}, None, "serviceId must be a string"),
+        ({"serviceId": "A", "startDate": "2025-01-01T00:00:00Z"}, {"startDate": "2025-01-01T00:00:00Z"}, None),
+        ({"serviceId": "A", "startDate": "yesterday"}, None, "startDate must be an RFC 3339 date-time"),
+        ({"serviceId": "A", "circuit": "x"}, None, "unknown column 'circuit'"),
+    ],
+)
+def test_ndjson_cells_are_checked_by_type(
+    tmp_path: Path, row: dict[str, Any], cells: dict[str, str] | None, problem: str | None
+) -> None:
+    source = [json.dumps(row).encode() + b"\n"]
+    target = tmp_path / "rows.csv"
+    if problem is None:
+        assert report_uploads.ndjson_to_csv(source, target) == 1
+        with target.open(encoding="utf-8", newline="") as handle:
+            header, written = list(csv.reader(handle))
+        assert {name: value for name, value in zip(header, written, strict=True) if value} == {
+            "serviceId": "A",
+            **(cells or {}),
+        }
+    else:
+        with pytest.raises(Unprocessable) as refused:
+            report_uploads.ndjson_to_csv(source, target)
+        assert problem in refused.value.issues[0].reason
