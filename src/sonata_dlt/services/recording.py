@@ -118,7 +118,7 @@ def _read_head(session: Session, bilateral_id: str) -> LogHead:
 
 def _move_log_head(session: Session, bilateral_id: str, size: int, frontier: bytes) -> None:
     connection = session.connection()
-    statement = _HEAD_MOVE if connection.dialect.paramstyle == "qmark" else _HEAD_MOVE.replace("?", "%s")
+    statement = _HEAD_MOVE_POSTGRESQL if connection.dialect.name == "postgresql" else _HEAD_MOVE
     connection.exec_driver_sql(statement, (size, frontier, bilateral_id))
 
 
@@ -129,6 +129,7 @@ _HEAD_READ = f"SELECT origin, log_size, frontier FROM {_BILATERAL} WHERE id = ?"
 # NO KEY UPDATE, not FOR UPDATE: see storage/db.py (rows referencing the bilateral hold KEY SHARE on it).
 _HEAD_READ_POSTGRESQL = _HEAD_READ.replace("?", "%s") + " FOR NO KEY UPDATE"
 _HEAD_MOVE = f"UPDATE {_BILATERAL} SET log_size = ?, frontier = ? WHERE id = ?"  # noqa: S608
+_HEAD_MOVE_POSTGRESQL = _HEAD_MOVE.replace("?", "%s")
 
 
 def record_change(

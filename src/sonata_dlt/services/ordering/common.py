@@ -220,6 +220,9 @@ class OrderEdit:
         self.doc = copy.deepcopy(self.doc)  # later edits must not touch the document just stored
 
 
+ITEM_DATE_COLUMNS = ("order_id", "item_id", "requested_completion_date", "expected_completion_date")
+
+
 def insert_item_dates(session: Session, order_id: str, items: Sequence[dict[str, Any]]) -> None:
     """The item-date rows of a new order, by Core inserts (no ORM objects: this runs on every create)."""
     for item in items:
@@ -236,9 +239,6 @@ def insert_item_dates(session: Session, order_id: str, items: Sequence[dict[str,
                 parse_date(expected) if expected else None,
             ),
         )
-
-
-ITEM_DATE_COLUMNS = ("order_id", "item_id", "requested_completion_date", "expected_completion_date")
 
 
 def write_item_dates(session: Session, order_id: str, items: Sequence[dict[str, Any]]) -> None:
