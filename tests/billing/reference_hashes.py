@@ -1,9 +1,7 @@
-"""Plain-Python reference implementations of the two content hashes, written from the documented forms only.
-
-``inventory-report-rows/v3`` (``services/report_files.py``) and ``reconciliation-results/v3``
-(``services/reconciliation_results.py``): the ``sorted-row-encodings`` and ``key-ordered-row-encodings``
-constructions of ``services/row_hashes.py``.
-Nothing here imports the server's hashing code: a verifier could copy this file.
+"""Plain-Python references, written from the documented forms only: the hash of reconciliation results
+(``reconciliation-results/v3``, ``services/reconciliation_results.py``: the ``key-ordered-row-encodings`` construction
+of ``services/row_hashes.py``) and the text of a stored report value (``services/report_files.py``).
+Nothing here imports the server's code: a verifier could copy this file.
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ REPORT_COLUMNS = {
     "startDate": "timestamp",
     "endDate": "timestamp",
 }
-REPORT_HEADER = "\t".join(REPORT_COLUMNS)
 RESULTS_HEADER = "serviceKey\tclassification\tdifferences"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -34,14 +31,13 @@ def cell(text: str | None) -> str:
     return "-" if text is None else f"{len(text.encode())}:{text}"
 
 
-def encodings_hash(header: str, encodings: Iterable[str], *, sort: bool = True) -> str:
+def encodings_hash(header: str, encodings: Iterable[str]) -> str:
     lines = [encoding.encode() for encoding in encodings]
-    if sort:
-        lines.sort()  # by UTF-8 bytes
     return hashlib.sha256(b"".join(line + b"\n" for line in [header.encode(), *lines])).hexdigest()
 
 
 def report_text(value: Any, kind: str) -> str | None:
+    """A report cell as stored: text as is, decimals with six decimals, timestamps as microseconds since 1970 (UTC)."""
     if value is None or value == "":
         return None
     if kind == "text":
@@ -57,14 +53,6 @@ def report_text(value: Any, kind: str) -> str | None:
     return str((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
 
 
-def rows_hash(rows: Iterable[Mapping[str, Any]]) -> str:
-    """``inventory-report-rows/v3`` of rows given as JSON objects (missing columns are empty)."""
-    return encodings_hash(
-        REPORT_HEADER,
-        ("".join(cell(report_text(row.get(column), kind)) for column, kind in REPORT_COLUMNS.items()) for row in rows),
-    )
-
-
 def results_hash(results: Iterable[tuple[str, str, Sequence[Mapping[str, str | None]]]]) -> str:
     """``reconciliation-results/v3`` of ``(serviceKey, classification, differences)`` results, in any order."""
     ordered = sorted(results, key=lambda result: result[0].encode())
@@ -76,5 +64,4 @@ def results_hash(results: Iterable[tuple[str, str, Sequence[Mapping[str, str | N
             + "".join(cell(d["field"]) + cell(d["buyerValue"]) + cell(d["sellerValue"]) for d in differences)
             for key, kind, differences in ordered
         ),
-        sort=False,
     )

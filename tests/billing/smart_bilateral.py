@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
+
+from sonata_dlt.services import report_files, report_uploads
+from sonata_dlt.services.agreement_terms import parse_terms
 
 API = "/mefApi/sonata/smartBilateral/v1"
 MARCH_START = "2025-03-01T00:00:00.000Z"
@@ -109,3 +113,11 @@ def streaming_client(settings: Any, monkeypatch: Any) -> Any:
 
     runtime = Runtime.start(settings)
     return runtime, app_module.create_app(settings, runtime, run_workers=False)
+
+
+def store_rows(data_dir: Path, rows: list[dict[str, Any]], **terms: Any) -> report_files.StoredRows:
+    """Rows checked and stored as a report file under the hash of their CSV, as the service would."""
+    matching = parse_terms(make_terms(**terms)).matching
+    with report_files.scratch_file(data_dir, ".csv") as scratch:
+        report_uploads.rows_to_csv(rows, scratch)
+        return report_files.store_csv(data_dir, scratch, matching, report_uploads.Upload.of_file(scratch).sha256)

@@ -15,7 +15,10 @@ import pytest
 from sonata_dlt.errors import Unprocessable
 from sonata_dlt.services import report_files, report_uploads, row_hashes
 from sonata_dlt.services.agreement_terms import parse_terms
-from tests.billing.reference_hashes import rows_hash as reference_rows_hash
+from sonata_dlt.services.report_rows import REPORT_COLUMNS
+from sonata_dlt.transparency.canonical import canonical_json
+from tests.billing.reference_hashes import REPORT_COLUMNS as DOCUMENTED_KINDS
+from tests.billing.reference_hashes import report_text
 from tests.billing.smart_bilateral import (
     API,
     APRIL_START,
@@ -23,6 +26,7 @@ from tests.billing.smart_bilateral import (
     approved_agreement,
     log_size,
     make_terms,
+    store_rows,
     streaming_client,
 )
 
@@ -46,7 +50,11 @@ def _stored(data_dir: Path) -> set[str]:
     return {path.name for path in folder.glob("*.parquet")} if folder.exists() else set()
 
 
-def test_json_rows_are_stored_under_their_order_independent_hash(
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_json_rows_are_stored_under_the_hash_of_their_canonical_json(
     client: Any, buyer_headers: Any, seller_headers: Any, app: Any, settings: Any
 ) -> None:
     approved_agreement(client, buyer_headers, seller_headers)
@@ -55,20 +63,34 @@ def test_json_rows_are_stored_under_their_order_independent_hash(
     assert first.status_code == 201, first.text
     report = first.json()
     assert (report["role"], report["rowCount"], report["source"]) == ("buyer", 3, "json")
-    assert report["contentHash"] == reference_rows_hash(ROWS)
+    # RFC 8785 of the rows array, written out by hand: members sorted, no spaces, the TAB escaped.
+    assert report["contentHash"] == sha256(
+        b'[{"bandwidthMbps":100,"productType":"accessEline","serviceId":"SVC-1","siteA":"PAR-1",'
+        b'"startDate":"2025-01-15T10:00:00Z","status":"active"},'
+        b'{"bandwidthMbps":"1000.5","buyerReference":"b\\tref|x","serviceId":"SVC-2","siteA":"LON-2"},'
+        b'{"endDate":"2025-03-10T00:00:00+01:00","serviceId":"SVC-3"}]'
+    )
+    assert report["canonicalForm"] == "inventory-report-submission/v4"
     assert log_size(app) == size + 1
     assert _stored(settings.data_dir) == {f"{report['contentHash']}.parquet"}
 
+    same = client.post(f"{API}/inventoryReport", json={**PERIOD, "rows": ROWS}, headers=seller_headers).json()
+    assert same["contentHash"] == report["contentHash"]  # the same submission: stored once
+    assert same["id"] != report["id"] and same["role"] == "seller"
+    assert _stored(settings.data_dir) == {f"{report['contentHash']}.parquet"}
     shuffled = list(reversed(ROWS))
     second = client.post(f"{API}/inventoryReport", json={**PERIOD, "rows": shuffled}, headers=seller_headers).json()
-    assert second["contentHash"] == report["contentHash"]  # same rows, other order: same content
-    assert second["id"] != report["id"] and second["role"] == "seller"
+    assert second["contentHash"] == sha256(canonical_json(shuffled)) != report["contentHash"]
     changed = [dict(ROWS[0], bandwidthMbps=101), *ROWS[1:]]
     third = client.post(f"{API}/inventoryReport", json={**PERIOD, "rows": changed}, headers=buyer_headers).json()
     assert third["contentHash"] != report["contentHash"]
     assert client.get(f"{API}/inventoryReport/{report['id']}", headers=seller_headers).json() == report
     assert (
         client.get(f"{API}/inventoryReport", params={"role": "buyer"}, headers=buyer_headers).headers["X-Total-Count"]
+        == "2"
+    )
+    assert (
+        client.get(f"{API}/inventoryReport", params={"role": "seller"}, headers=buyer_headers).headers["X-Total-Count"]
         == "2"
     )
     # Immutable: the API offers no way to change or delete a report.
@@ -85,13 +107,8 @@ def test_a_streamed_csv_upload_of_20k_rows(client: Any, buyer_headers: Any, sell
         headers={**seller_headers, "Content-Type": "text/csv"},
     )
     assert answer.status_code == 201, answer.text
-    expected = [
-        {"serviceId": f"SVC-{n:06d}", "productType": "accessEline", "bandwidthMbps": 100 + n % 7,
-         "siteA": f"SITE-{n % 13}", "status": "active"}
-        for n in range(20_000)
-    ]  # fmt: skip
     assert answer.json()["rowCount"] == 20_000
-    assert answer.json()["contentHash"] == reference_rows_hash(expected)
+    assert answer.json()["contentHash"] == sha256(b"".join(_csv(20_000)))  # what sha256sum says of the file
 
 
 @pytest.fixture
@@ -113,7 +130,7 @@ def test_ndjson_upload(ndjson_client: Any, buyer_headers: Any, seller_headers: A
         headers={**buyer_headers, "Content-Type": "application/x-ndjson"},
     )  # fmt: skip
     assert answer.status_code == 201, answer.text
-    assert answer.json()["contentHash"] == reference_rows_hash(ROWS)
+    assert answer.json()["contentHash"] == sha256(body)
     assert answer.json()["source"] == "ndjson"
 
 
@@ -232,24 +249,27 @@ AWKWARD = [
 ]  # fmt: skip
 
 
-def _store_rows(data_dir: Path, rows: list[dict[str, Any]], **terms: Any) -> Any:
-    matching = parse_terms(make_terms(**terms)).matching
-    with report_files.scratch_file(data_dir, ".csv") as scratch:
-        report_uploads.rows_to_csv(rows, scratch)
-        return report_files.store_csv(data_dir, scratch, matching)
-
-
-def test_content_hash_of_awkward_values_matches_the_documented_form(tmp_path: Path) -> None:
-    """Quotes, separators, newlines, non-ASCII, values that look like the encoding itself, rounding at the seventh
-    decimal, negative zero, timestamps before 1970 or with offsets: DuckDB's hash equals the plain-Python one."""
-    stored = _store_rows(tmp_path, AWKWARD)
+def test_awkward_values_are_stored_exactly_as_documented(tmp_path: Path) -> None:
+    """Quotes, separators, newlines, non-ASCII, values that look like CSV syntax, rounding at the seventh decimal,
+    negative zero, timestamps before 1970 or with offsets: the stored Parquet holds the documented values."""
+    stored = store_rows(tmp_path, AWKWARD)
     assert stored.row_count == len(AWKWARD)
-    assert stored.content_hash == reference_rows_hash(AWKWARD)
-    assert _store_rows(tmp_path, list(reversed(AWKWARD))).content_hash == stored.content_hash
-    # Cells are self-delimiting: moving text between neighbouring cells changes the hash.
-    shifted = [dict(AWKWARD[1], buyerReference="3:abc1:-", productType=None), *AWKWARD[2:]]
-    assert reference_rows_hash(shifted) != reference_rows_hash([AWKWARD[1], *AWKWARD[2:]])
-    assert _store_rows(tmp_path, shifted).content_hash == reference_rows_hash(shifted)
+    text = {
+        "text": "{}",
+        "decimal": "CAST({} AS VARCHAR)",
+        "timestamp": "CAST(epoch_us({}) AS VARCHAR)",
+    }
+    columns = ", ".join(text[DOCUMENTED_KINDS[name]].format(f'"{name}"') for name in REPORT_COLUMNS)
+    con = report_files.connect(tmp_path)
+    try:
+        got = con.execute(f"SELECT {columns} FROM read_parquet('{stored.path}') ORDER BY \"serviceId\"").fetchall()
+    finally:
+        con.close()
+    want = sorted(
+        (tuple(report_text(row.get(name), kind) for name, kind in DOCUMENTED_KINDS.items()) for row in AWKWARD),
+        key=lambda cells: str(cells[0]),
+    )
+    assert [tuple(cells) for cells in got] == want
 
 
 def test_duplicate_composite_keys_are_named_by_line(tmp_path: Path) -> None:
@@ -259,13 +279,15 @@ def test_duplicate_composite_keys_are_named_by_line(tmp_path: Path) -> None:
     path = tmp_path / "up.csv"
     path.write_text(body)
     with pytest.raises(Unprocessable) as refused:
-        report_files.store_csv(tmp_path, path, parse_terms(make_terms(inventoryMatching=matching)).matching)
+        report_files.store_csv(tmp_path, path, parse_terms(make_terms(inventoryMatching=matching)).matching, "0" * 64)
     paths = [issue.property_path for issue in refused.value.issues]
     assert paths == ["line 5", "line 6"]
     assert "duplicate key 's-1|A'" in refused.value.issues[0].reason and "line 2" in refused.value.issues[0].reason
     assert not _stored(tmp_path)
     path.write_text("serviceId,siteA\nS-1,A\ns-1,B\nS-2,A\n")
-    accepted = report_files.store_csv(tmp_path, path, parse_terms(make_terms(inventoryMatching=matching)).matching)
+    accepted = report_files.store_csv(
+        tmp_path, path, parse_terms(make_terms(inventoryMatching=matching)).matching, "1" * 64
+    )
     assert accepted.row_count == 3
 
 

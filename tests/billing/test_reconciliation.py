@@ -12,11 +12,19 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from sonata_dlt.services import report_files, report_uploads
+from sonata_dlt.services import report_files
 from sonata_dlt.services.agreement_terms import parse_terms
 from sonata_dlt.services.reconciliation import billable_service_keys, compute_results
 from tests.billing.reference_hashes import results_hash as reference_results_hash
-from tests.billing.smart_bilateral import API, APRIL_START, MARCH_START, approved_agreement, log_size, make_terms
+from tests.billing.smart_bilateral import (
+    API,
+    APRIL_START,
+    MARCH_START,
+    approved_agreement,
+    log_size,
+    make_terms,
+    store_rows,
+)
 
 PERIOD = {"periodStart": MARCH_START, "periodEnd": APRIL_START}
 BUYER = [
@@ -213,11 +221,7 @@ def test_duckdb_classification_agrees_with_the_rules(
 ) -> None:
     data_dir: Path = tmp_path_factory.mktemp("rec")
     matching = parse_terms(make_terms()).matching
-    paths = []
-    for rows in (buyer, seller):
-        with report_files.scratch_file(data_dir, ".csv") as scratch:
-            report_uploads.rows_to_csv(rows, scratch)
-            paths.append(report_files.store_csv(data_dir, scratch, matching).path)
+    paths = [store_rows(data_dir, rows).path for rows in (buyer, seller)]
     results = compute_results(data_dir, matching, paths[0], paths[1])
     want = expected(buyer, seller)
     counts = {
@@ -234,13 +238,6 @@ def test_duckdb_classification_agrees_with_the_rules(
     assert results.results_hash == reference_results_hash(stored)
 
 
-def _store(data_dir: Path, rows: list[dict[str, Any]], **terms: Any) -> Path:
-    matching = parse_terms(make_terms(**terms)).matching
-    with report_files.scratch_file(data_dir, ".csv") as scratch:
-        report_uploads.rows_to_csv(rows, scratch)
-        return report_files.store_csv(data_dir, scratch, matching).path
-
-
 def test_results_hash_of_awkward_keys_and_values(tmp_path: Path) -> None:
     """Keys and values that escaping, quoting or byte order could get wrong: the stored results hash to what the
     documented form gives in plain Python, and the file is in UTF-8 byte order of the keys."""
@@ -251,7 +248,7 @@ def test_results_hash_of_awkward_keys_and_values(tmp_path: Path) -> None:
         for n, key in enumerate(keys[2:])
     ]
     matching = parse_terms(make_terms()).matching
-    results = compute_results(tmp_path, matching, _store(tmp_path, buyer), _store(tmp_path, seller))
+    results = compute_results(tmp_path, matching, store_rows(tmp_path, buyer).path, store_rows(tmp_path, seller).path)
     con = report_files.connect(tmp_path)
     stored = con.execute(f"SELECT * FROM read_parquet('{results.path}')").fetchall()
     con.close()

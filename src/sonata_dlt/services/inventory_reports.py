@@ -3,9 +3,22 @@
 A report is submitted as JSON rows, or streamed as CSV (``text/csv``) or NDJSON (``application/x-ndjson``); its rows
 have the shape of ``report_rows.REPORT_COLUMNS``. The agreement in effect at the period's start supplies the key
 fields: every row needs them, and no two rows may share a key (422 naming the key and both lines). The rows are
-stored once, as ``<data_dir>/reports/<contentHash>.parquet`` (canonical form and hash: ``report_files``); the report
-resource in the database (recorded in the log, event ``submitted``) names the hash, the row count, the period and
-the agreement version. Reports are never changed or deleted: a correction is a new report.
+stored once, as ``<data_dir>/reports/<contentHash>.parquet`` (``report_files``); the report resource in the database
+(recorded in the log, event ``submitted``) names the hash, the row count, the period and the agreement version.
+Reports are never changed or deleted: a correction is a new report.
+
+Content hash (``contentHash``, form ``inventory-report-submission/v4``): the lowercase hex SHA-256 of the report as
+submitted, so that the submitter checks it with any SHA-256 tool against the file it kept:
+
+- a CSV or NDJSON upload: the request body's bytes exactly as received (``sha256sum report.csv``);
+- JSON rows: the RFC 8785 canonical JSON (UTF-8) of the ``rows`` array;
+- a product-inventory snapshot: the CSV the server wrote (header ``REPORT_COLUMNS``, one row per product sorted by
+  product id, LF line ends).
+
+The same submission gives the same hash and is stored once; the same rows in another order or format are another
+submission. (Forms v2 and v3 hashed a canonical encoding of the sorted rows instead: order- and format-independent,
+but a million rows cost a DuckDB sort and encoding pass several times DuckDB's whole load, and no standard tool
+could check the hash. Reports stored under them keep their hashes.)
 
 The seller's view can also be taken from the server's own Sonata Product Inventory (``snapshot_product_inventory``):
 every product version in force at some instant of the period, exported to the same row shape (one row per product,
@@ -23,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -39,14 +53,16 @@ from sonata_dlt.services.inventory import versions_active_between
 from sonata_dlt.services.parties import BilateralRef, Party
 from sonata_dlt.services.product_bandwidth import bandwidth_mbps
 from sonata_dlt.services.report_rows import REPORT_COLUMNS
+from sonata_dlt.services.report_uploads import Upload
 from sonata_dlt.services.runtime import Runtime
 from sonata_dlt.settings import Role
 from sonata_dlt.storage.billing_inputs import InventoryReport
 from sonata_dlt.storage.inventory import Product
 from sonata_dlt.storage.types import rfc3339, utcnow
+from sonata_dlt.transparency.canonical import canonical_json
 
 RESOURCE_TYPE = "inventoryReport"
-CANONICAL_FORM = "inventory-report-rows/v3"
+CANONICAL_FORM = "inventory-report-submission/v4"
 MEDIA_TYPES = ("text/csv", "application/x-ndjson")
 
 
@@ -64,17 +80,18 @@ def submit_rows(
     with runtime.db.read() as session:
         agreement = require_effective_agreement(session, bilateral.id, start, "/periodStart")
     with report_files.scratch_file(data_dir, ".csv") as scratch:
-        report_uploads.rows_to_csv(rows, scratch)
+        report_uploads.rows_to_csv(rows, scratch)  # checks every cell: what passes is plain JSON
+        content_hash = hashlib.sha256(canonical_json(rows)).hexdigest()
         stored = report_files.store_csv(
-            data_dir, scratch, agreement.terms.matching, locate=lambda line: f"/rows/{line - 2}"
+            data_dir, scratch, agreement.terms.matching, content_hash, locate=lambda line: f"/rows/{line - 2}"
         )
     return _record(runtime, party, bilateral, start, end, stored, "json", agreement.id, agreement.version)
 
 
 def submit_file(
-    runtime: Runtime, party: Party, bilateral: BilateralRef, start: datetime, end: datetime, path: Path, media: str
+    runtime: Runtime, party: Party, bilateral: BilateralRef, start: datetime, end: datetime, upload: Upload, media: str
 ) -> dict[str, Any]:
-    """A report streamed to ``path`` (the caller owns and removes the file) as CSV or NDJSON."""
+    """A report uploaded as CSV or NDJSON (the caller owns and removes the file)."""
     check_period(start, end)
     if media not in MEDIA_TYPES:
         raise BadRequest(f"an inventory report upload must be one of {', '.join(MEDIA_TYPES)}", code="invalidBody")
@@ -83,12 +100,14 @@ def submit_file(
         agreement = require_effective_agreement(session, bilateral.id, start, "/periodStart")
     matching = agreement.terms.matching
     if media == "text/csv":
-        stored = report_files.store_csv(data_dir, path, matching)
+        stored = report_files.store_csv(data_dir, upload.path, matching, upload.sha256)
         source = "csv"
     else:
         with report_files.scratch_file(data_dir, ".csv") as scratch:
-            report_uploads.ndjson_to_csv(report_files.iter_lines(path), scratch)
-            stored = report_files.store_csv(data_dir, scratch, matching, locate=lambda line: f"line {line - 1}")
+            report_uploads.ndjson_to_csv(report_files.iter_lines(upload.path), scratch)
+            stored = report_files.store_csv(
+                data_dir, scratch, matching, upload.sha256, locate=lambda line: f"line {line - 1}"
+            )
         source = "ndjson"
     return _record(runtime, party, bilateral, start, end, stored, source, agreement.id, agreement.version)
 
@@ -115,7 +134,7 @@ def snapshot_product_inventory(
             for product_id in sorted(latest):
                 status, current = statuses.get(product_id, ("", {}))
                 writer.writerow(_product_row(product_id, latest[product_id], status, current))
-        stored = report_files.store_csv(data_dir, scratch, agreement.terms.matching)
+        stored = report_files.store_csv(data_dir, scratch, agreement.terms.matching, Upload.of_file(scratch).sha256)
     seller = Party(bilateral.seller_id, Role.SELLER)
     return _record(
         runtime, party, bilateral, start, end, stored, "productInventory", agreement.id, agreement.version, seller

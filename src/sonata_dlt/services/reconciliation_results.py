@@ -140,7 +140,6 @@ def compute_results(data_dir: Path, matching: MatchingRules, buyer: Path, seller
             report_files.scratch_dir(data_dir),
             RESULTS_HEADER,
             f"SELECT {result_encoding_sql()} AS e FROM {table}",
-            sort=False,
         )
     except BaseException:
         temporary.unlink(missing_ok=True)

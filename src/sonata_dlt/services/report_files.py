@@ -1,28 +1,18 @@
-"""Inventory report files: uploads validated by DuckDB into content-addressed Parquet, and their content hash.
+"""Inventory report files: uploads validated by DuckDB into content-addressed Parquet.
 
 Nothing here holds a report in memory. An upload is already a file on disk (the API streams it there); NDJSON and
 JSON rows are checked and rewritten as CSV first (``report_uploads``); DuckDB then reads the CSV straight into a
-temporary Parquet file (typed columns, every bad row recorded with its line number, nothing partial kept), checks the
-keys and hashes the rows, and the file is renamed to ``<data_dir>/reports/<content hash>.parquet`` only once every
-check has passed.
+temporary Parquet file (typed columns, every bad row recorded with its line number, nothing partial kept) and checks
+the keys, and the file is renamed to ``<data_dir>/reports/<content hash>.parquet`` only once every check has passed.
+The content hash is the submission's (``inventory_reports`` says what is hashed); the same submission stored twice
+keeps its first file.
 
 Line numbers: a CSV's header is line 1 and its n-th record is line n + 1 (a record whose quoted value spans
 several physical lines counts once); an NDJSON object's line is its line in the upload; a JSON array's rows are
 reported by their pointer ``/rows/<index>``.
 
-Content hash (``contentHash``, canonical form ``inventory-report-rows/v3``): the ``sorted-row-encodings``
-construction of ``row_hashes``, with
-
-- header line: the column names of ``report_rows.REPORT_COLUMNS`` in their order, joined by TAB;
-- row encoding: the row's cells in that column order, each ``-`` when empty, else ``<n>:<text>`` with ``n`` the
-  UTF-8 byte length of ``text``: text values as they are; decimals with exactly six decimals (``100.000000``,
-  ``-0.500000``, ``0.000000``; a seventh decimal rounds half away from zero when loaded); timestamps as the integer
-  number of microseconds since 1970-01-01T00:00:00Z (``1735689600000000``);
-- the row encodings sorted ascending by their UTF-8 bytes, each followed by LF, after the header line and its LF;
-  the content hash is the hex SHA-256 of those bytes.
-
-Row order is not part of the content: the same rows in any order have the same hash. ``tests/billing/
-reference_hashes.py`` recomputes it in plain Python.
+Stored values (the Parquet schema: ``report_rows.DUCKDB_TYPES``): text as is, decimals with six decimals (a seventh
+rounds half away from zero), timestamps in UTC with microseconds (a value without an offset is UTC).
 """
 
 # SQL here is assembled from fixed column names (report_rows.REPORT_COLUMNS, checked by quoted()), numbers
@@ -46,12 +36,10 @@ import duckdb
 
 from sonata_dlt.errors import Issue, Unprocessable
 from sonata_dlt.services.agreement_terms import MatchingRules
-from sonata_dlt.services.report_rows import DUCKDB_TYPES, REPORT_COLUMNS, ColumnKind
+from sonata_dlt.services.report_rows import DUCKDB_TYPES, REPORT_COLUMNS
 from sonata_dlt.services.report_uploads import MAX_ISSUES, read_header
-from sonata_dlt.services.row_hashes import encoding_sql, encodings_hash
 from sonata_dlt.services.row_hashes import sql_text as sql_text  # re-exported: callers quote paths with it
 
-HEADER_LINE = "\t".join(REPORT_COLUMNS)
 DUCKDB_MEMORY_LIMIT = "512MB"  # DuckDB spills to its temp directory beyond this, keeping the process under 1 GB
 
 
@@ -118,21 +106,6 @@ def quoted(column: str) -> str:
     return f'"{column}"'
 
 
-def cell_text_sql(column: str, prefix: str = "") -> str:
-    """A column's text in the row encoding of ``inventory-report-rows/v3`` (NULL when empty)."""
-    ref = f"{prefix}{quoted(column)}"
-    kind = REPORT_COLUMNS[column]
-    if kind is ColumnKind.TEXT:
-        return ref
-    if kind is ColumnKind.DECIMAL:
-        return f"CAST({ref} AS VARCHAR)"  # DECIMAL(18,6) prints exactly six decimals
-    return f"CAST(epoch_us({ref}) AS VARCHAR)"
-
-
-def row_encoding_sql(prefix: str = "") -> str:
-    return encoding_sql(cell_text_sql(column, prefix) for column in REPORT_COLUMNS)
-
-
 def key_sql(matching: MatchingRules, prefix: str = "") -> str:
     """The ``serviceKey`` of a row: key values (lower-cased where case-insensitive), ``\\`` and ``|`` escaped,
     joined by ``|``."""
@@ -162,9 +135,15 @@ def csv_line(number: int) -> str:
 
 
 def store_csv(
-    data_dir: Path, csv_path: Path, matching: MatchingRules, *, locate: Callable[[int], str] = csv_line
+    data_dir: Path,
+    csv_path: Path,
+    matching: MatchingRules,
+    content_hash: str,
+    *,
+    locate: Callable[[int], str] = csv_line,
 ) -> StoredRows:
-    """Validate a CSV report file and store it as ``reports/<hash>.parquet``; 422 (nothing stored) on any problem.
+    """Validate a CSV report file and store it as ``reports/<content_hash>.parquet``; 422 (nothing stored) on any
+    problem.
 
     ``locate`` names a CSV line for the caller (NDJSON and JSON rows were rewritten as CSV with a header line)."""
     header = read_header(csv_path)
@@ -202,9 +181,6 @@ def store_csv(
             )
         table = f"read_parquet({sql_text(str(temporary))})"
         row_count = _check_keys(con, table, csv_path, matching, locate)
-        content_hash = encodings_hash(
-            con, scratch_dir(data_dir), HEADER_LINE, f"SELECT {row_encoding_sql()} AS e FROM {table}"
-        )
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -223,23 +199,25 @@ def _check_keys(
 ) -> int:
     """Refuse (422 naming the lines) empty or duplicate keys; return the row count.
 
-    One pass counts the rows, the rows with an empty key part and the distinct keys (compared as their parts, which
-    is cheaper than building every escaped ``serviceKey``); only a failing report is read again, for line numbers."""
+    One pass counts the rows, the rows with an empty key part and the distinct 64-bit hashes of the keys (compared
+    as their parts: hashing numbers is cheaper than comparing every escaped ``serviceKey``). As many distinct hashes
+    as rows proves the keys distinct; fewer means a duplicate or, rarely, a hash collision, which the exact query
+    that follows tells apart. Only a failing report is read again, for line numbers."""
     null_test = " OR ".join(f"{quoted(key.field)} IS NULL" for key in matching.key_fields)
-    parts = key_values_sql(matching)
-    key = parts[0] if len(parts) == 1 else f"({', '.join(parts)})"
     counts = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {null_test}),"
-        f" count(DISTINCT {key}) FILTER (WHERE NOT ({null_test})) FROM {table}"
+        f" count(DISTINCT hash({', '.join(key_values_sql(matching))})) FILTER (WHERE NOT ({null_test})) FROM {table}"
     ).fetchone()
-    total, nulls, distinct = (int(value) for value in counts) if counts else (0, 0, 0)
-    if nulls == 0 and distinct == total:
+    total, nulls, distinct_hashes = (int(value) for value in counts) if counts else (0, 0, 0)
+    if nulls == 0 and distinct_hashes == total:
         return total
     duplicates = con.execute(
         f"SELECT k FROM (SELECT {key_sql(matching)} AS k FROM {table} WHERE NOT ({null_test}))"
         f" GROUP BY k HAVING count(*) > 1 ORDER BY k LIMIT ?",
         [MAX_ISSUES],
     ).fetchall()
+    if nulls == 0 and not duplicates:
+        return total  # two distinct keys shared a hash
     # The rare path: find the exact lines by reading the CSV again (DuckDB's scan keeps no line numbers).
     wanted = {str(row[0]) for row in duplicates}
     issues: list[Issue] = []

@@ -1,4 +1,5 @@
-"""Reading inventory report uploads: the CSV header, and NDJSON / JSON rows checked and rewritten as CSV.
+"""Reading inventory report uploads: their content hash, the CSV header, and NDJSON / JSON rows checked and rewritten
+as CSV.
 
 DuckDB loads every report from CSV (``report_files.store_csv``); NDJSON and JSON rows are checked here first, one by
 one, so that a type problem is named by its exact line (``line <n>``) or pointer (``/rows/<index>``), then written as
@@ -9,8 +10,10 @@ that the API has already parsed.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -23,6 +26,22 @@ MAX_ISSUES = 20  # a 422 lists at most this many problems; the first ones are en
 COLUMN_NAMES = frozenset(REPORT_COLUMNS)
 DECIMAL_LIMIT = 10**12  # |bandwidth| and other decimals stay below this (DECIMAL(18,6))
 _decode = json.JSONDecoder().decode  # NDJSON is UTF-8: skip json.loads' encoding detection on every line
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A report file as submitted, on disk, with the SHA-256 (lowercase hex) of its bytes: its content hash.
+
+    The API hashes the body as it streams it to disk (``api.smart_bilateral.receive_to_file``), so a large upload
+    is read once; ``of_file`` hashes a file that is already there."""
+
+    path: Path
+    sha256: str
+
+    @classmethod
+    def of_file(cls, path: Path) -> Upload:
+        with open(path, "rb") as handle:
+            return cls(path, hashlib.file_digest(handle, "sha256").hexdigest())
 
 
 def read_header(csv_path: Path) -> list[str]:

@@ -1,38 +1,28 @@
-"""Content hashes of row files (inventory reports, reconciliation results), computed by DuckDB and one hashlib pass.
-
-One construction serves both, so that a million rows cost one pass of DuckDB over the rows (at most one sort) and one
-streaming SHA-256 over their encodings: no per-row hash.
+"""The content hash of a row file stored in key order (reconciliation results), computed by DuckDB and one hashlib
+pass: one DuckDB pass over the rows and one streaming SHA-256 over their encodings, no per-row hash and no sort.
 
 1. Each row is encoded as the concatenation of its cells, in a fixed column order. A cell is ``-`` when empty
    (NULL), else ``<n>:<text>``: ``n`` the length of ``text`` in UTF-8 bytes, in decimal. The length prefix makes the
    encoding self-delimiting: any text, TAB and newline included, is taken as is, with no escaping to get wrong.
 2. The content hash is the lowercase hex SHA-256 of the UTF-8 bytes of: a header line (naming the form's columns),
-   then the row encodings, each followed by LF, in the form's order:
-
-   - ``sorted-row-encodings`` (inventory reports, whose row order means nothing): ascending by UTF-8 bytes. The
-     hash is then independent of row order, and stays collision-resistant: the sorted list of encodings is the
-     multiset of rows, and the outer SHA-256 covers it whole. (Adding or XOR-ing per-row digests would also be
-     order-independent, but is not collision-resistant.)
-   - ``key-ordered-row-encodings`` (reconciliation results, one row per unique key, stored sorted by key): in the
-     order of the rows' keys, ascending by UTF-8 bytes. The stored file is already in that order, so no second
-     sort is needed: DuckDB reads a file back in its order (``preserve_insertion_order``, set in
-     ``report_files.connect``).
+   then the row encodings, each followed by LF, in the order of the rows' keys (``key-ordered-row-encodings``:
+   ascending by UTF-8 bytes; one row per unique key). The stored file is already in that order, and DuckDB reads a
+   file back in its order (``preserve_insertion_order``, set in ``report_files.connect``).
 
    The bytes split back into rows without ambiguity: every cell starts with a digit or ``-`` and its length prefix
    says where it ends, so an LF where the next cell would start ends the row.
 
-Each form says which text a typed value has (``report_files`` and ``reconciliation_results`` hold the forms'
-descriptions). The forms before ``v3`` hashed each row's encoding with DuckDB's SHA-256 and hashed the sorted hex
-digests instead; DuckDB's SHA-256 does not use the CPU's SHA instructions and cost, per row, as much as encoding,
-sorting and writing together, so v3 hands the encodings to hashlib (OpenSSL, which uses them) whole.
+The form says which text a typed value has (``reconciliation_results`` describes it). Forms before ``v3`` hashed
+each row's encoding with DuckDB's SHA-256 and hashed the hex digests instead; DuckDB's SHA-256 does not use the
+CPU's SHA instructions and cost, per row, as much as encoding and writing together, so v3 hands the encodings to
+hashlib (OpenSSL, which uses them) whole.
 
 How the bytes leave DuckDB: ``COPY ... (FORMAT csv, QUOTE '', ESCAPE '')`` of the one encoding column writes each
 value as is followed by LF (no quoting, no escaping: nothing in a value is special to it) into a named pipe that a
-thread feeds to hashlib while DuckDB sorts and writes, so the hashing overlaps DuckDB's work and the encodings never
-touch the disk (where ``os.mkfifo`` is missing, a scratch file read back after the COPY). Memory stays flat whatever
-the row count: DuckDB spills its sort past its memory limit, and the pipe holds 64 KiB.
-``tests/billing/reference_hashes.py`` recomputes both forms in plain Python, awkward values (newlines, quotes,
-commas, non-ASCII) included.
+thread feeds to hashlib while DuckDB encodes and writes, so the hashing overlaps DuckDB's work and the encodings
+never touch the disk (where ``os.mkfifo`` is missing, a scratch file read back after the COPY). Memory stays flat
+whatever the row count: the pipe holds 64 KiB. ``tests/billing/reference_hashes.py`` recomputes the hash in plain
+Python, awkward values (newlines, quotes, commas, non-ASCII) included.
 """
 
 # SQL here is assembled from column expressions built by our own modules (fixed column names, see
@@ -71,16 +61,13 @@ def encoding_sql(cells: Iterable[str]) -> str:
     return "concat(" + ", ".join(cell_sql(text) for text in cells) + ")"
 
 
-def encodings_hash(
-    con: duckdb.DuckDBPyConnection, scratch: Path, header: str, encodings_sql: str, *, sort: bool = True
-) -> str:
-    """SHA-256 of ``header`` LF, then the encodings of ``encodings_sql`` (a query with one column ``e``), each LF:
-    sorted (``sorted-row-encodings``) or in the query's own order (``key-ordered-row-encodings``: the query must keep
-    it).
+def encodings_hash(con: duckdb.DuckDBPyConnection, scratch: Path, header: str, encodings_sql: str) -> str:
+    """SHA-256 of ``header`` LF, then the encodings of ``encodings_sql`` (a query with one column ``e``, in key
+    order: the query must keep it), each LF.
 
     ``scratch`` is a directory for the pipe or file (removed before returning)."""
     path = scratch / f"encodings-{uuid.uuid4().hex}"
-    query = f"SELECT e FROM ({encodings_sql})" + (" ORDER BY e" if sort else "")
+    query = f"SELECT e FROM ({encodings_sql})"
     # An encoding is never empty (a cell has at least one byte), so DuckDB's empty NULL string never shows.
     # USE_TMP_FILE false: DuckDB must write into the pipe, not into a file renamed over it afterwards.
     options = "FORMAT csv, HEADER false, QUOTE '', ESCAPE '', USE_TMP_FILE false"

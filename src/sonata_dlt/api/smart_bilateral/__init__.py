@@ -9,6 +9,7 @@ middleware's counting receive still enforces ``max_upload_bytes`` on the way.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from connexion import request
 from sonata_dlt.api.context import current_party, runtime
 from sonata_dlt.api.paging import Page, request_page
 from sonata_dlt.services.parties import BilateralRef
+from sonata_dlt.services.report_uploads import Upload
 
 
 def page(params: Mapping[str, Any]) -> Page:
@@ -37,12 +39,12 @@ def media_type() -> str:
     return str(request.headers.get("content-type") or "").split(";")[0].strip().lower()
 
 
-async def receive_to_file(target: Path) -> int:
-    """Copy the request body to ``target`` as it arrives; return the byte count."""
-    size = 0
+async def receive_to_file(target: Path) -> Upload:
+    """Copy the request body to ``target`` as it arrives, hashing it on the way (the report's content hash)."""
+    digest = hashlib.sha256()
     async with await anyio.open_file(target, "wb") as handle:
         async for chunk in request.stream():
             if chunk:
-                size += len(chunk)
+                digest.update(chunk)
                 await handle.write(chunk)
-    return size
+    return Upload(target, digest.hexdigest())

@@ -34,9 +34,9 @@ async def upload_inventory_report(
     ref = rt.parties.resolve(party, buyerId, sellerId)
     media = media_type()
     with report_files.scratch_file(rt.settings.data_dir, ".upload") as path:
-        await receive_to_file(path)
+        upload = await receive_to_file(path)
         document = await anyio.to_thread.run_sync(
-            lambda: inventory_reports.submit_file(rt, party, ref, start, end, path, media)
+            lambda: inventory_reports.submit_file(rt, party, ref, start, end, upload, media)
         )
     return json_response(document, 201)
 
