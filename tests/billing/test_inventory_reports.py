@@ -47,7 +47,7 @@ def _csv(rows: int, start: int = 0) -> Iterator[bytes]:
 
 def _stored(data_dir: Path) -> set[str]:
     folder = data_dir / "reports"
-    return {path.name for path in folder.glob("*.parquet")} if folder.exists() else set()
+    return {path.name for path in folder.iterdir()} if folder.exists() else set()
 
 
 def sha256(data: bytes) -> str:
@@ -72,12 +72,12 @@ def test_json_rows_are_stored_under_the_hash_of_their_canonical_json(
     )
     assert report["canonicalForm"] == "inventory-report-submission/v4"
     assert log_size(app) == size + 1
-    assert _stored(settings.data_dir) == {f"{report['contentHash']}.parquet"}
+    assert _stored(settings.data_dir) == {f"{report['contentHash']}.csv"}
 
     same = client.post(f"{API}/inventoryReport", json={**PERIOD, "rows": ROWS}, headers=seller_headers).json()
     assert same["contentHash"] == report["contentHash"]  # the same submission: stored once
     assert same["id"] != report["id"] and same["role"] == "seller"
-    assert _stored(settings.data_dir) == {f"{report['contentHash']}.parquet"}
+    assert _stored(settings.data_dir) == {f"{report['contentHash']}.csv"}
     shuffled = list(reversed(ROWS))
     second = client.post(f"{API}/inventoryReport", json={**PERIOD, "rows": shuffled}, headers=seller_headers).json()
     assert second["contentHash"] == sha256(canonical_json(shuffled)) != report["contentHash"]
@@ -98,7 +98,7 @@ def test_json_rows_are_stored_under_the_hash_of_their_canonical_json(
     assert client.patch(f"{API}/inventoryReport/{report['id']}", json={}, headers=buyer_headers).status_code == 405
 
 
-def test_a_streamed_csv_upload_of_20k_rows(client: Any, buyer_headers: Any, seller_headers: Any) -> None:
+def test_a_streamed_csv_upload_of_20k_rows(client: Any, buyer_headers: Any, seller_headers: Any, settings: Any) -> None:
     approved_agreement(client, buyer_headers, seller_headers)
     answer = client.post(
         f"{API}/inventoryReport/upload",
@@ -108,7 +108,9 @@ def test_a_streamed_csv_upload_of_20k_rows(client: Any, buyer_headers: Any, sell
     )
     assert answer.status_code == 201, answer.text
     assert answer.json()["rowCount"] == 20_000
-    assert answer.json()["contentHash"] == sha256(b"".join(_csv(20_000)))  # what sha256sum says of the file
+    body = b"".join(_csv(20_000))
+    assert answer.json()["contentHash"] == sha256(body)  # what sha256sum says of the file
+    assert (settings.data_dir / "reports" / f"{sha256(body)}.csv").read_bytes() == body  # kept byte for byte
 
 
 @pytest.fixture
@@ -251,7 +253,7 @@ AWKWARD = [
 
 def test_awkward_values_are_stored_exactly_as_documented(tmp_path: Path) -> None:
     """Quotes, separators, newlines, non-ASCII, values that look like CSV syntax, rounding at the seventh decimal,
-    negative zero, timestamps before 1970 or with offsets: the stored Parquet holds the documented values."""
+    negative zero, timestamps before 1970 or with offsets: the stored report reads back as the documented values."""
     stored = store_rows(tmp_path, AWKWARD)
     assert stored.row_count == len(AWKWARD)
     text = {
@@ -262,7 +264,7 @@ def test_awkward_values_are_stored_exactly_as_documented(tmp_path: Path) -> None
     columns = ", ".join(text[DOCUMENTED_KINDS[name]].format(f'"{name}"') for name in REPORT_COLUMNS)
     con = report_files.connect(tmp_path)
     try:
-        got = con.execute(f"SELECT {columns} FROM read_parquet('{stored.path}') ORDER BY \"serviceId\"").fetchall()
+        got = con.execute(f'SELECT {columns} FROM {report_files.rows_sql(stored.path)} ORDER BY "serviceId"').fetchall()
     finally:
         con.close()
     want = sorted(
@@ -270,6 +272,17 @@ def test_awkward_values_are_stored_exactly_as_documented(tmp_path: Path) -> None
         key=lambda cells: str(cells[0]),
     )
     assert [tuple(cells) for cells in got] == want
+    # Reports stored by forms v2 and v3 are typed Parquet copies: they read back the same.
+    legacy = tmp_path / "legacy" / "reports" / f"{stored.content_hash}.parquet"
+    legacy.parent.mkdir(parents=True)
+    con = report_files.connect(tmp_path)
+    try:
+        con.execute(f"COPY (SELECT * FROM {report_files.rows_sql(stored.path)}) TO '{legacy}' (FORMAT parquet)")
+        assert report_files.stored_report(tmp_path / "legacy", stored.content_hash) == legacy
+        again = con.execute(f'SELECT {columns} FROM {report_files.rows_sql(legacy)} ORDER BY "serviceId"').fetchall()
+    finally:
+        con.close()
+    assert again == got
 
 
 def test_duplicate_composite_keys_are_named_by_line(tmp_path: Path) -> None:

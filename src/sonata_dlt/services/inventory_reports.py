@@ -3,7 +3,7 @@
 A report is submitted as JSON rows, or streamed as CSV (``text/csv``) or NDJSON (``application/x-ndjson``); its rows
 have the shape of ``report_rows.REPORT_COLUMNS``. The agreement in effect at the period's start supplies the key
 fields: every row needs them, and no two rows may share a key (422 naming the key and both lines). The rows are
-stored once, as ``<data_dir>/reports/<contentHash>.parquet`` (``report_files``); the report resource in the database
+stored once, as ``<data_dir>/reports/<contentHash>.csv`` (``report_files``); the report resource in the database
 (recorded in the log, event ``submitted``) names the hash, the row count, the period and the agreement version.
 Reports are never changed or deleted: a correction is a new report.
 
@@ -211,7 +211,7 @@ def _record(
 
 
 def report_path(data_dir: Path, content_hash: str) -> Path:
-    return report_files.reports_dir(data_dir) / f"{content_hash}.parquet"
+    return report_files.stored_report(data_dir, content_hash)
 
 
 def retrieve(runtime: Runtime, party: Party, report_id: str, **scope: str | None) -> dict[str, Any]:

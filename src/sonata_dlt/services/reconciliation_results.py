@@ -107,7 +107,7 @@ def results_sql(matching: MatchingRules, buyer: Path, seller: Path) -> str:
         f" AS serviceKey, b.{first} IS NOT NULL AS on_b, s.{first} IS NOT NULL AS on_s, ({agreed}) AS agreed,"
         f" CASE WHEN b.{first} IS NOT NULL AND s.{first} IS NOT NULL AND NOT ({agreed}) THEN {differences}"
         f" ELSE CAST([] AS {DIFF_TYPE}) END AS differences"
-        f" FROM read_parquet({sql_text(str(buyer))}) b FULL OUTER JOIN read_parquet({sql_text(str(seller))}) s"
+        f" FROM {report_files.rows_sql(buyer)} b FULL OUTER JOIN {report_files.rows_sql(seller)} s"
         f" ON {on}"
     )
     return (

@@ -1,11 +1,15 @@
-"""Inventory report files: uploads validated by DuckDB into content-addressed Parquet.
+"""Inventory report files: uploads validated by DuckDB and stored, content-addressed, as CSV.
 
 Nothing here holds a report in memory. An upload is already a file on disk (the API streams it there); NDJSON and
-JSON rows are checked and rewritten as CSV first (``report_uploads``); DuckDB then reads the CSV straight into a
-temporary Parquet file (typed columns, every bad row recorded with its line number, nothing partial kept) and checks
-the keys, and the file is renamed to ``<data_dir>/reports/<content hash>.parquet`` only once every check has passed.
-The content hash is the submission's (``inventory_reports`` says what is hashed); the same submission stored twice
-keeps its first file.
+JSON rows are checked and rewritten as CSV first (``report_uploads``); DuckDB then parses the CSV once (typed
+columns, every bad row recorded with its line number) and checks the keys, and only once every check has passed is
+the file moved to ``<data_dir>/reports/<content hash>.csv``, so a refused report leaves nothing behind. The content
+hash is the submission's (``inventory_reports`` says what is hashed): a CSV upload is stored byte for byte, so
+``sha256sum`` of the stored file gives its name. The same submission stored twice keeps its first file.
+
+Why CSV and not a typed copy (Parquet, as forms v2 and v3 did, still read): parsing a million rows again costs
+DuckDB less than writing the copy and reading it back, and the file stays the very bytes the party sent. Readers get
+typed rows from ``rows_sql``, with the dialect and types of the validation.
 
 Line numbers: a CSV's header is line 1 and its n-th record is line n + 1 (a record whose quoted value spans
 several physical lines counts once); an NDJSON object's line is its line in the upload; a JSON array's rows are
@@ -24,7 +28,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import csv
+import errno
 import os
+import shutil
 import tempfile
 import threading
 import uuid
@@ -93,6 +99,13 @@ def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
             database = duckdb.connect()
             database.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
             database.execute("SET preserve_insertion_order = true")  # the default, relied on: row_hashes, key order
+            # DuckDB 2.0's type_pushdown moves a cast of a typed CSV column into the reader: CAST(bandwidthMbps AS
+            # VARCHAR) over rows_sql then gives the file's text ('-0.0000005') instead of the DECIMAL(18,6) value
+            # ('-0.000001'). Report readers need the typed values.
+            if database.execute("SELECT count(*) FROM duckdb_optimizers() WHERE name = 'type_pushdown'").fetchall()[0][
+                0
+            ]:
+                database.execute("SET disabled_optimizers = 'type_pushdown'")
             database.execute(f"SET temp_directory = {sql_text(str(scratch_dir(data_dir) / 'duckdb'))}")
             _shared = (data_dir, database)  # a previous directory's database goes once its cursors are closed
         con = _shared[1].cursor()
@@ -134,6 +147,36 @@ def csv_line(number: int) -> str:
     return f"line {number}"
 
 
+CSV_DIALECT = "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"'"
+
+
+def _csv_scan(csv_path: Path, header: Sequence[str], *, rejects: bool = False) -> str:
+    """DuckDB's reader of a report CSV, its columns typed; ``rejects`` records bad rows instead of failing."""
+    columns = "{" + ", ".join(f"{sql_text(n)}: {sql_text(DUCKDB_TYPES[REPORT_COLUMNS[n]])}" for n in header) + "}"
+    return f"read_csv({sql_text(str(csv_path))}, {CSV_DIALECT}, columns = {columns}" + (
+        ", store_rejects = true)" if rejects else ")"
+    )
+
+
+def rows_sql(report: Path) -> str:
+    """A stored report's rows, every ``REPORT_COLUMNS`` column typed (a missing one NULL), for a FROM clause."""
+    if report.suffix == ".parquet":  # forms v2 and v3 stored a typed copy
+        return f"read_parquet({sql_text(str(report))})"
+    header = read_header(report)
+    select = ", ".join(
+        quoted(name) if name in header else f"CAST(NULL AS {DUCKDB_TYPES[kind]}) AS {quoted(name)}"
+        for name, kind in REPORT_COLUMNS.items()
+    )
+    return f"(SELECT {select} FROM {_csv_scan(report, header)})"
+
+
+def stored_report(data_dir: Path, content_hash: str) -> Path:
+    """The stored file of a report: ``<hash>.csv`` (form v4), or ``<hash>.parquet`` (v2, v3)."""
+    folder = reports_dir(data_dir)
+    csv_file = folder / f"{content_hash}.csv"
+    return csv_file if csv_file.exists() else folder / f"{content_hash}.parquet"
+
+
 def store_csv(
     data_dir: Path,
     csv_path: Path,
@@ -142,30 +185,29 @@ def store_csv(
     *,
     locate: Callable[[int], str] = csv_line,
 ) -> StoredRows:
-    """Validate a CSV report file and store it as ``reports/<content_hash>.parquet``; 422 (nothing stored) on any
-    problem.
+    """Validate a CSV report file and move it to ``reports/<content_hash>.csv``; 422 (nothing stored) on any problem.
 
-    ``locate`` names a CSV line for the caller (NDJSON and JSON rows were rewritten as CSV with a header line)."""
+    One DuckDB pass parses every cell with its column's type (a bad cell is recorded with its line, not fatal) and
+    counts the rows and keys. The file is kept as it is: readers parse it again with the same dialect and types
+    (``rows_sql``), which costs less than writing and reading a typed copy. ``locate`` names a CSV line for the
+    caller (NDJSON and JSON rows were rewritten as CSV with a header line)."""
     header = read_header(csv_path)
     missing_keys = [key.field for key in matching.key_fields if key.field not in header]
     if missing_keys:
         raise Unprocessable.single(
             "missingProperty", f"line 1: the agreement's key column(s) {', '.join(missing_keys)} are missing", "line 1"
         )
-    columns = "{" + ", ".join(f"{sql_text(n)}: {sql_text(DUCKDB_TYPES[REPORT_COLUMNS[n]])}" for n in header) + "}"
-    select = ", ".join(
-        quoted(name) if name in header else f"CAST(NULL AS {DUCKDB_TYPES[kind]}) AS {quoted(name)}"
-        for name, kind in REPORT_COLUMNS.items()
-    )
-    temporary = scratch_dir(data_dir) / f"{uuid.uuid4().hex}.parquet"
     con = connect(data_dir)
     try:
-        source = (
-            f"read_csv({sql_text(str(csv_path))}, header = true, auto_detect = false, delim = ',', quote = '\"',"
-            f" escape = '\"', columns = {columns}, store_rejects = true)"
-        )
+        source = _csv_scan(csv_path, header, rejects=True)
+        null_test = " OR ".join(f"{quoted(key.field)} IS NULL" for key in matching.key_fields)
+        every_cell = ", ".join(f"count({quoted(name)})" for name in header)  # makes DuckDB parse each column
         try:
-            con.execute(f"COPY (SELECT {select} FROM {source}) TO {sql_text(str(temporary))} (FORMAT parquet)")
+            counts = con.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE {null_test}),"
+                f" count(DISTINCT hash({', '.join(key_values_sql(matching))})) FILTER (WHERE NOT ({null_test})),"
+                f" {every_cell} FROM {source}"
+            ).fetchall()[0]  # drained: DuckDB fills reject_errors at the end
         except duckdb.Error as exc:
             raise Unprocessable.single("invalidFormat", f"the CSV file cannot be read: {exc}"[:250], "line 1") from None
         rejects = con.execute(
@@ -179,45 +221,65 @@ def store_csv(
                     for line, _column, _kind, message in rejects
                 ]
             )
-        table = f"read_parquet({sql_text(str(temporary))})"
-        row_count = _check_keys(con, table, csv_path, matching, locate)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        total, nulls, distinct_hashes = (int(value) for value in counts[:3])
+        _check_keys(
+            con, _csv_scan(csv_path, header), csv_path, matching, locate, total=total, nulls=nulls,
+            distinct=distinct_hashes,
+        )  # fmt: skip
     finally:
         con.close()
-    final = reports_dir(data_dir) / f"{content_hash}.parquet"
-    if final.exists():  # content-addressed: the same rows were stored before; keep the first file
-        temporary.unlink()
+    final = reports_dir(data_dir) / f"{content_hash}.csv"
+    if final.exists():  # content-addressed: the same submission was stored before; keep the first file
+        csv_path.unlink()
     else:
-        os.replace(temporary, final)
-    return StoredRows(content_hash, row_count, final)
+        _move_into_place(csv_path, final)
+    return StoredRows(content_hash, total, final)
+
+
+def _move_into_place(source: Path, final: Path) -> None:
+    """Move ``source`` to ``final`` so that ``final`` is never seen half-written: a rename, or, from another file
+    system, a copy beside ``final`` renamed over it."""
+    try:
+        os.replace(source, final)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        partial = final.with_name(f".{final.name}.{uuid.uuid4().hex}")
+        try:
+            shutil.copyfile(source, partial)
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)
+        source.unlink()
 
 
 def _check_keys(
-    con: duckdb.DuckDBPyConnection, table: str, csv_path: Path, matching: MatchingRules, locate: Callable[[int], str]
-) -> int:
-    """Refuse (422 naming the lines) empty or duplicate keys; return the row count.
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    csv_path: Path,
+    matching: MatchingRules,
+    locate: Callable[[int], str],
+    *,
+    total: int,
+    nulls: int,
+    distinct: int,
+) -> None:
+    """Refuse (422 naming the lines) empty or duplicate keys, given the counts of rows, of rows with an empty key part
+    and of distinct 64-bit hashes of the keys (compared as their parts: hashing is cheaper than comparing every
+    escaped ``serviceKey``).
 
-    One pass counts the rows, the rows with an empty key part and the distinct 64-bit hashes of the keys (compared
-    as their parts: hashing numbers is cheaper than comparing every escaped ``serviceKey``). As many distinct hashes
-    as rows proves the keys distinct; fewer means a duplicate or, rarely, a hash collision, which the exact query
-    that follows tells apart. Only a failing report is read again, for line numbers."""
+    As many distinct hashes as rows proves the keys distinct; fewer means a duplicate or, rarely, a hash collision,
+    which the exact query that follows tells apart. Only a failing report is read again, for line numbers."""
     null_test = " OR ".join(f"{quoted(key.field)} IS NULL" for key in matching.key_fields)
-    counts = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {null_test}),"
-        f" count(DISTINCT hash({', '.join(key_values_sql(matching))})) FILTER (WHERE NOT ({null_test})) FROM {table}"
-    ).fetchone()
-    total, nulls, distinct_hashes = (int(value) for value in counts) if counts else (0, 0, 0)
-    if nulls == 0 and distinct_hashes == total:
-        return total
+    if nulls == 0 and distinct == total:
+        return
     duplicates = con.execute(
         f"SELECT k FROM (SELECT {key_sql(matching)} AS k FROM {table} WHERE NOT ({null_test}))"
         f" GROUP BY k HAVING count(*) > 1 ORDER BY k LIMIT ?",
         [MAX_ISSUES],
     ).fetchall()
     if nulls == 0 and not duplicates:
-        return total  # two distinct keys shared a hash
+        return  # two distinct keys shared a hash
     # The rare path: find the exact lines by reading the CSV again (DuckDB's scan keeps no line numbers).
     wanted = {str(row[0]) for row in duplicates}
     issues: list[Issue] = []

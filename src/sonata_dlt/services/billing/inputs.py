@@ -109,13 +109,13 @@ def _service_keys(session: Session, data_dir: Path, bilateral: BilateralRef, per
     seller = session.get(InventoryReport, found.seller_report_id)
     if seller is None:
         raise Unprocessable.single("referenceNotFound", f"seller report {found.seller_report_id} is missing")
-    report = report_files.sql_text(str(inventory_reports.report_path(data_dir, seller.content_hash)))
+    report = report_files.rows_sql(inventory_reports.report_path(data_dir, seller.content_hash))
     results = report_files.sql_text(str(reconciliation.results_dir(data_dir) / f"{found.results_hash}.parquet"))
     con = report_files.connect(data_dir)
     try:
         rows = con.execute(
             f"SELECT s.serviceId, s.k, coalesce(r.classification, 'sellerOnly')"
-            f" FROM (SELECT serviceId, {report_files.key_sql(matching.matching)} AS k FROM read_parquet({report})) s"
+            f" FROM (SELECT serviceId, {report_files.key_sql(matching.matching)} AS k FROM {report}) s"
             f" LEFT JOIN read_parquet({results}) r ON r.serviceKey = s.k"
         ).fetchall()
     finally:
