@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sonata_dlt.services import report_files
 from sonata_dlt.services.agreement_terms import parse_terms
 from sonata_dlt.services.reconciliation import billable_service_keys, compute_results
+from sonata_dlt.services.reconciliation_results import StoredResults
 from tests.billing.reference_hashes import results_hash as reference_results_hash
 from tests.billing.smart_bilateral import (
     API,
@@ -107,9 +108,14 @@ def test_hand_worked_reconciliation(client: Any, buyer_headers: Any, seller_head
     ]
     svc4 = next(r for r in records if r["serviceKey"] == "svc-4")
     assert svc4["differences"] == [{"field": "status", "buyerValue": None, "sellerValue": "active"}]
-    assert rec["resultsHash"] == reference_results_hash(
-        (r["serviceKey"], r["classification"], r["differences"]) for r in records
+    assert rec["canonicalForm"] == "reconciliation-exceptions/v4"
+    assert rec["resultsHash"] == reference_results_hash(  # the exceptions; matched ones follow from the reports
+        (r["serviceKey"], r["classification"], r["differences"]) for r in records if r["classification"] != "matched"
     )
+    matched = client.get(
+        f"{API}/reconciliation/{rec['id']}/record", params={"classification": "matched"}, headers=buyer_headers
+    )
+    assert [r["serviceKey"] for r in matched.json()] == ["svc-1", "svc-2"] and matched.headers["X-Total-Count"] == "2"
 
     partial = client.get(
         f"{API}/reconciliation/{rec['id']}/record",
@@ -221,20 +227,27 @@ def test_duckdb_classification_agrees_with_the_rules(
 ) -> None:
     data_dir: Path = tmp_path_factory.mktemp("rec")
     matching = parse_terms(make_terms()).matching
-    paths = [store_rows(data_dir, rows).path for rows in (buyer, seller)]
-    results = compute_results(data_dir, matching, paths[0], paths[1])
+    reports = [store_rows(data_dir, rows) for rows in (buyer, seller)]
+    results = compute_results(data_dir, matching, reports[0].path, reports[1].path, reports[0].row_count)
     want = expected(buyer, seller)
     counts = {
         kind: sum(1 for v in want.values() if v[0] == kind)
         for kind in ("matched", "partial", "buyerOnly", "sellerOnly")
     }
     assert results.counts == counts
+    every = StoredResults(results.path, (matching, reports[0].path, reports[1].path))
     con = report_files.connect(data_dir)
-    stored = con.execute(f"SELECT * FROM read_parquet('{results.path}')").fetchall()
-    con.close()
-    got = {key: (kind, [d["field"] for d in diffs]) for key, kind, diffs in stored}
-    assert got == want
-    assert [key for key, _, _ in stored] == sorted(want, key=str.encode)  # stored in key order
+    try:
+        stored = con.execute(f"SELECT * FROM read_parquet('{results.path}')").fetchall()
+        derived = con.execute(every.records_sql()).fetchall()
+        by_kind = {kind: con.execute(every.records_sql(kind)).fetchall() for kind in counts}
+    finally:
+        con.close()
+    got = {key: (kind, [d["field"] for d in diffs]) for key, kind, diffs in derived}
+    assert got == want and len(derived) == len(want)
+    assert {kind: len(rows) for kind, rows in by_kind.items()} == counts
+    exceptions = {key: value for key, value in want.items() if value[0] != "matched"}
+    assert [key for key, _, _ in stored] == sorted(exceptions, key=str.encode)  # only exceptions, in key order
     assert results.results_hash == reference_results_hash(stored)
 
 
@@ -248,7 +261,9 @@ def test_results_hash_of_awkward_keys_and_values(tmp_path: Path) -> None:
         for n, key in enumerate(keys[2:])
     ]
     matching = parse_terms(make_terms()).matching
-    results = compute_results(tmp_path, matching, store_rows(tmp_path, buyer).path, store_rows(tmp_path, seller).path)
+    buyer_report, seller_report = store_rows(tmp_path, buyer), store_rows(tmp_path, seller)
+    results = compute_results(tmp_path, matching, buyer_report.path, seller_report.path, buyer_report.row_count)
+    assert results.counts["matched"] == 0  # siteA differs on every key of both sides: nothing left implied
     con = report_files.connect(tmp_path)
     stored = con.execute(f"SELECT * FROM read_parquet('{results.path}')").fetchall()
     con.close()
@@ -304,3 +319,28 @@ def test_the_inventory_snapshot_reads_mef_bandwidth_profiles(
     assert records[0]["differences"] == [
         {"field": "bandwidthMbps", "buyerValue": "100.000000", "sellerValue": "1000.000000"}
     ]
+
+
+def test_results_of_the_full_form_v3_are_read_from_their_file_alone(tmp_path: Path) -> None:
+    """Reconciliations stored before form v4 hold every result, matched ones included: nothing is derived."""
+    from sonata_dlt.services.reconciliation import stored_results
+    from sonata_dlt.storage.billing_inputs import Reconciliation
+
+    path = tmp_path / "reconciliations" / "full.parquet"
+    path.parent.mkdir()
+    con = report_files.connect(tmp_path)
+    try:
+        con.execute(
+            "COPY (SELECT * FROM (VALUES ('a', 'matched', []), ('b', 'buyerOnly', [])) t(serviceKey, classification,"
+            f" differences)) TO '{path}' (FORMAT parquet)"
+        )
+        row = Reconciliation(
+            id="r", bilateral_id="x", buyer_report_id="gone", seller_report_id="gone", results_hash="full",
+            document={"canonicalForm": "reconciliation-results/v3"},
+        )  # fmt: skip
+        results = stored_results(None, tmp_path, row)  # type: ignore[arg-type]  # v3 needs no database
+        assert results.derive_matched is None
+        assert con.execute(results.records_sql("matched")).fetchall() == [("a", "matched", [])]
+        assert sorted(con.execute(results.records_sql()).fetchall()) == [("a", "matched", []), ("b", "buyerOnly", [])]
+    finally:
+        con.close()

@@ -2,10 +2,11 @@
 
 ``create`` checks the two reports (same bilateral and period, each checked against the agreement version in effect
 at the period's start, otherwise their keys may not be unique under the rules used here), or takes the seller's side
-from a snapshot of the product inventory; ``reconciliation_results`` joins, classifies and stores the results under
+from a snapshot of the product inventory; ``reconciliation_results`` joins, classifies and stores the exceptions under
 their hash (form and hash described there). The reconciliation resource (recorded, event ``completed``) holds the
-summary counts, both reports' hashes and ``resultsHash``. Results are read back a page at a time, exported as CSV,
-or walked by a billing run.
+summary counts, both reports' hashes, the agreement version and ``resultsHash``: together they fix every result.
+Results (the stored exceptions and the matched keys derived from the reports, ``stored_results``) are read back a
+page at a time, exported as CSV, or walked by a billing run.
 
 For billing: ``billable_service_keys`` yields the keys a billing run may bill: ``matched`` ones, plus the keys a
 resolved dispute settled (passed in by the caller).
@@ -31,14 +32,19 @@ from sqlmodel import Session, col, select
 
 from sonata_dlt.errors import BadRequest, NotFound, Unprocessable
 from sonata_dlt.services import changes, inventory_reports, report_files
+from sonata_dlt.services.agreement_terms import parse_terms
 from sonata_dlt.services.agreements import API_BASE, require_effective_agreement
 from sonata_dlt.services.parties import BilateralRef, Party
-from sonata_dlt.services.reconciliation_results import CANONICAL_FORM, CLASSIFICATIONS
+from sonata_dlt.services.reconciliation_results import (
+    CANONICAL_FORM,
+    CLASSIFICATIONS,
+    FULL_RESULTS_FORMS,
+    StoredResults,
+)
 from sonata_dlt.services.reconciliation_results import compute_results as compute_results  # re-exported for callers
 from sonata_dlt.services.reconciliation_results import results_dir as results_dir
-from sonata_dlt.services.report_files import sql_text
 from sonata_dlt.services.runtime import Runtime
-from sonata_dlt.storage.billing_inputs import InventoryReport, Reconciliation
+from sonata_dlt.storage.billing_inputs import AgreementVersion, InventoryReport, Reconciliation
 from sonata_dlt.storage.types import rfc3339, utcnow
 
 RESOURCE_TYPE = "reconciliation"
@@ -96,6 +102,7 @@ def create(
         agreement.terms.matching,
         inventory_reports.report_path(data_dir, buyer.content_hash),
         inventory_reports.report_path(data_dir, seller.content_hash),
+        buyer.row_count,
     )
     now = utcnow()
     rec_id = str(uuid.uuid4())
@@ -159,6 +166,26 @@ def _owned(
     return row
 
 
+def stored_results(session: Session, data_dir: Path, row: Reconciliation) -> StoredResults:
+    """Where a reconciliation's results are, and for form v4 the rules and reports its matched keys derive from."""
+    path = results_dir(data_dir) / f"{row.results_hash}.parquet"
+    if row.document.get("canonicalForm") in FULL_RESULTS_FORMS:
+        return StoredResults(path, None)
+    agreement = session.get(AgreementVersion, row.document["agreement"]["id"])
+    buyer = session.get(InventoryReport, row.buyer_report_id)
+    seller = session.get(InventoryReport, row.seller_report_id)
+    if agreement is None or buyer is None or seller is None:  # never deleted; a damaged database
+        raise NotFound(f"the agreement or reports of reconciliation {row.id} are missing")
+    return StoredResults(
+        path,
+        (
+            parse_terms(agreement.document["terms"]).matching,
+            inventory_reports.report_path(data_dir, buyer.content_hash),
+            inventory_reports.report_path(data_dir, seller.content_hash),
+        ),
+    )
+
+
 def retrieve(runtime: Runtime, party: Party, rec_id: str, **scope: str | None) -> dict[str, Any]:
     with runtime.db.read() as session:
         return copy.deepcopy(_owned(runtime, session, party, rec_id, scope).document)
@@ -187,17 +214,10 @@ def list_reconciliations(
         return [copy.deepcopy(row.document) for row in rows], int(total)
 
 
-def _filters(classification: str | None, service_key: str | None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
-    if classification is not None:
-        if classification not in CLASSIFICATIONS:
-            raise BadRequest(f"classification must be one of {', '.join(CLASSIFICATIONS)}", code="invalidQuery")
-        clauses.append("classification = ?")
-        params.append(classification)
-    if service_key is not None:
-        clauses.append("serviceKey = ?")
-        params.append(service_key)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+def _checked(classification: str | None) -> str | None:
+    if classification is not None and classification not in CLASSIFICATIONS:
+        raise BadRequest(f"classification must be one of {', '.join(CLASSIFICATIONS)}", code="invalidQuery")
+    return classification
 
 
 def list_records(
@@ -213,9 +233,9 @@ def list_records(
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of results, by key, filtered by classification and/or key."""
     with runtime.db.read() as session:
-        row = _owned(runtime, session, party, rec_id, scope)
-    where, params = _filters(classification, service_key)
-    source = f"read_parquet({sql_text(str(results_dir(runtime.settings.data_dir) / f'{row.results_hash}.parquet'))})"
+        results = stored_results(session, runtime.settings.data_dir, _owned(runtime, session, party, rec_id, scope))
+    source = f"({results.records_sql(_checked(classification))})"
+    where, params = ("", []) if service_key is None else (" WHERE serviceKey = ?", [service_key])
     con = report_files.connect(runtime.settings.data_dir)
     try:
         total_row = con.execute(f"SELECT count(*) FROM {source}{where}", params).fetchone()
@@ -243,13 +263,12 @@ def export_csv(
 ) -> None:
     """Write the (filtered) results as CSV: serviceKey, classification, differences (JSON array text)."""
     with runtime.db.read() as session:
-        row = _owned(runtime, session, party, rec_id, scope)
-    where, params = _filters(classification, None)
-    source = f"read_parquet({sql_text(str(results_dir(runtime.settings.data_dir) / f'{row.results_hash}.parquet'))})"
+        results = stored_results(session, runtime.settings.data_dir, _owned(runtime, session, party, rec_id, scope))
     con = report_files.connect(runtime.settings.data_dir)
     try:
         cursor = con.execute(
-            f"SELECT serviceKey, classification, differences FROM {source}{where} ORDER BY serviceKey", params
+            f"SELECT serviceKey, classification, differences FROM ({results.records_sql(_checked(classification))})"
+            " ORDER BY serviceKey"
         )
         with open(target, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
@@ -276,15 +295,16 @@ def billable_service_keys(
     if row is None:
         raise NotFound(f"reconciliation {reconciliation_id} not found")
     extra: Sequence[str] = sorted(set(resolved))
-    source = f"read_parquet({sql_text(str(results_dir(data_dir) / f'{row.results_hash}.parquet'))})"
+    results = stored_results(session, data_dir, row)
     con = report_files.connect(data_dir)
     try:
         con.execute("CREATE TEMP TABLE resolved (k VARCHAR)")
         if extra:
             con.executemany("INSERT INTO resolved VALUES (?)", [(key,) for key in extra])
         cursor = con.execute(
-            f"SELECT serviceKey FROM {source} WHERE classification = 'matched'"
-            " OR serviceKey IN (SELECT k FROM resolved) ORDER BY serviceKey"
+            f"SELECT serviceKey FROM ({results.records_sql('matched')}) UNION"
+            f" SELECT serviceKey FROM ({results.stored_sql()}) WHERE serviceKey IN (SELECT k FROM resolved)"
+            " ORDER BY serviceKey"
         )
         while batch := cursor.fetchmany(10_000):
             for (key,) in batch:

@@ -114,7 +114,9 @@ def _service_keys(session: Session, data_dir: Path, bilateral: BilateralRef, per
     con = report_files.connect(data_dir)
     try:
         rows = con.execute(
-            f"SELECT s.serviceId, s.k, coalesce(r.classification, 'sellerOnly')"
+            # Every key of the seller's report is in the results of form v3; form v4 stores only the exceptions, so a
+            # key it does not list is matched.
+            f"SELECT s.serviceId, s.k, coalesce(r.classification, 'matched')"
             f" FROM (SELECT serviceId, {report_files.key_sql(matching.matching)} AS k FROM {report}) s"
             f" LEFT JOIN read_parquet({results}) r ON r.serviceKey = s.k"
         ).fetchall()
