@@ -33,6 +33,11 @@ T = TypeVar("T")
 log = logging.getLogger("sonata_dlt.storage")
 
 SQLITE_PRAGMAS = (
+    # Takes effect only while the database file is still empty, so it comes before WAL mode. 16 KiB pages suit our
+    # rows (JSON documents of about a kilobyte, bills of megabytes) better than the 4 KiB default: a billing run
+    # writes a gigabyte of WAL, and four times fewer frames spend four times fewer write calls on it (measured:
+    # 400,000 bill items in 16-17 s instead of 18-20 s). Databases created before keep their page size.
+    "PRAGMA page_size=16384",
     "PRAGMA journal_mode=WAL",
     # NORMAL under WAL survives a process crash (SIGKILL) without losing committed transactions; only a power
     # loss can drop the last few. Use PostgreSQL where that matters.
