@@ -79,7 +79,9 @@ def _reports(client: Any, buyer_headers: Any, seller_headers: Any) -> tuple[str,
     return b["id"], s["id"]
 
 
-def test_hand_worked_reconciliation(client: Any, buyer_headers: Any, seller_headers: Any, app: Any) -> None:
+def test_hand_worked_reconciliation(
+    client: Any, buyer_headers: Any, seller_headers: Any, app: Any, settings: Any
+) -> None:
     buyer_id, seller_id = _reports(client, buyer_headers, seller_headers)
     size = log_size(app)
     answer = client.post(
@@ -98,7 +100,13 @@ def test_hand_worked_reconciliation(client: Any, buyer_headers: Any, seller_head
         "svc-6": ("sellerOnly", []),
     }
     assert rec["summary"] == {"matched": 2, "partial": 2, "buyerOnly": 1, "sellerOnly": 1, "total": 6}
+    paged = settings.data_dir / "reconciliations" / "paged" / f"{rec['id']}.parquet"
+    partial_only = client.get(
+        f"{API}/reconciliation/{rec['id']}/record", params={"classification": "partial"}, headers=buyer_headers
+    )
+    assert partial_only.status_code == 200 and not paged.exists()  # exceptions are read from the stored file
     records = client.get(f"{API}/reconciliation/{rec['id']}/record", headers=seller_headers).json()
+    assert paged.exists()  # the matched ones were derived once, and later pages read the copy
     got = {r["serviceKey"]: (r["classification"], [d["field"] for d in r["differences"]]) for r in records}
     assert got == want
     svc3 = next(r for r in records if r["serviceKey"] == "svc-3")

@@ -183,6 +183,7 @@ def stored_results(session: Session, data_dir: Path, row: Reconciliation) -> Sto
             inventory_reports.report_path(data_dir, buyer.content_hash),
             inventory_reports.report_path(data_dir, seller.content_hash),
         ),
+        results_dir(data_dir) / "paged" / f"{row.id}.parquet",
     )
 
 
@@ -234,10 +235,10 @@ def list_records(
     """A page of results, by key, filtered by classification and/or key."""
     with runtime.db.read() as session:
         results = stored_results(session, runtime.settings.data_dir, _owned(runtime, session, party, rec_id, scope))
-    source = f"({results.records_sql(_checked(classification))})"
     where, params = ("", []) if service_key is None else (" WHERE serviceKey = ?", [service_key])
     con = report_files.connect(runtime.settings.data_dir)
     try:
+        source = f"({results.pageable_sql(con, _checked(classification))})"
         total_row = con.execute(f"SELECT count(*) FROM {source}{where}", params).fetchone()
         rows = con.execute(
             f"SELECT serviceKey, classification, differences FROM {source}{where} ORDER BY serviceKey LIMIT ? OFFSET ?",

@@ -17,7 +17,8 @@ Form ``reconciliation-exceptions/v4``: only the exceptions (``partial``, ``buyer
 sorted by key, as ``<data_dir>/reconciliations/<resultsHash>.parquet``. The matched results are implied (every key
 in both reports that is not ``partial``, with no differences) and are derived from the two reports when read
 (``StoredResults``): a reconciliation is recorded with both reports' content hashes and its agreement version, which
-fix them. Typically 95 % of keys match; storing them cost more than the whole join, and they say nothing a reader
+fix them. The first page that needs them keeps every result, sorted, in ``reconciliations/paged/<id>.parquet``, a
+cache that later pages read. Typically 95 % of keys match; storing them cost more than the whole join, and they say nothing a reader
 cannot derive. Form ``reconciliation-results/v3`` stored every result; such files are still read.
 
 ``resultsHash`` is the ``key-ordered-row-encodings`` construction of ``row_hashes`` over the stored results: the hex
@@ -38,6 +39,8 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+import duckdb
 
 from sonata_dlt.services import report_files
 from sonata_dlt.services.agreement_terms import ComparedField, MatchingRules
@@ -140,6 +143,7 @@ class StoredResults:
 
     path: Path
     derive_matched: tuple[MatchingRules, Path, Path] | None  # rules, buyer and seller report; None: all stored
+    paged_copy: Path | None = None  # form v4: every result, sorted by key, once a page has needed the matched ones
 
     def stored_sql(self) -> str:
         """``serviceKey, classification, differences`` of the stored results (every one for form v3)."""
@@ -156,6 +160,27 @@ class StoredResults:
         if classification is not None:
             return f"{stored} WHERE classification = {sql_text(classification)}"
         return f"{stored} UNION ALL {matched}"
+
+    def pageable_sql(self, con: duckdb.DuckDBPyConnection, classification: str | None = None) -> str:
+        """``records_sql`` for reading a page at a time. Deriving the matched results joins both reports (about a
+        second at a million rows), too slow to repeat for every page: the first page that needs them writes every
+        result, sorted by key, to ``paged_copy`` (a cache of derived data: deleting it costs one more derivation),
+        and pages read that file."""
+        if self.derive_matched is None or self.paged_copy is None or classification not in (None, "matched"):
+            return self.records_sql(classification)
+        if not self.paged_copy.exists():
+            self.paged_copy.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.paged_copy.with_name(f".{self.paged_copy.name}.{uuid.uuid4().hex}")
+            try:
+                con.execute(
+                    f"COPY (SELECT * FROM ({self.records_sql()}) ORDER BY serviceKey)"
+                    f" TO {sql_text(str(temporary))} (FORMAT parquet)"
+                )
+                os.replace(temporary, self.paged_copy)  # concurrent first pages write the same rows; either wins
+            finally:
+                temporary.unlink(missing_ok=True)
+        every = f"SELECT serviceKey, classification, differences FROM read_parquet({sql_text(str(self.paged_copy))})"
+        return every if classification is None else f"{every} WHERE classification = 'matched'"
 
 
 def result_encoding_sql() -> str:
