@@ -115,17 +115,22 @@ def build_ours(path: Path, size: int) -> float:
     return time.perf_counter() - began
 
 
-def ours_size(path: Path) -> int:
+def _stored_count(path: Path, query: str, *params: str) -> int:
+    """The one number ``query`` reads from the store at ``path``, or -1 when there is no usable store."""
     if not path.exists():
         return -1
     connection = sqlite3.connect(path)
     try:
-        row = connection.execute("SELECT log_size FROM bilateral WHERE id = ?", (BILATERAL,)).fetchone()
+        row = connection.execute(query, params).fetchone()
     except sqlite3.OperationalError:
         row = None
     finally:
         connection.close()
-    return -1 if row is None else int(row[0])
+    return -1 if row is None or row[0] is None else int(row[0])
+
+
+def ours_size(path: Path) -> int:
+    return _stored_count(path, "SELECT log_size FROM bilateral WHERE id = ?", BILATERAL)
 
 
 def build_pymerkle(path: Path, size: int) -> float:
@@ -139,16 +144,7 @@ def build_pymerkle(path: Path, size: int) -> float:
 
 
 def pymerkle_size(path: Path) -> int:
-    if not path.exists():
-        return -1
-    connection = sqlite3.connect(path)
-    try:
-        row = connection.execute("SELECT MAX(id) FROM leaf").fetchone()
-    except sqlite3.OperationalError:
-        row = None
-    finally:
-        connection.close()
-    return -1 if row is None or row[0] is None else int(row[0])
+    return _stored_count(path, "SELECT MAX(id) FROM leaf")
 
 
 def ensure(path: Path, size: int, stored: Callable[[Path], int], build: Callable[[Path, int], float]) -> str:
