@@ -40,7 +40,6 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
@@ -208,10 +207,6 @@ def _record(
             actor=party.actor, record=runtime.settings.record_log,
         )  # fmt: skip
     return document
-
-
-def report_path(data_dir: Path, content_hash: str) -> Path:
-    return report_files.stored_report(data_dir, content_hash)
 
 
 def retrieve(runtime: Runtime, party: Party, report_id: str, **scope: str | None) -> dict[str, Any]:

@@ -100,8 +100,8 @@ def create(
     results = compute_results(
         data_dir,
         agreement.terms.matching,
-        inventory_reports.report_path(data_dir, buyer.content_hash),
-        inventory_reports.report_path(data_dir, seller.content_hash),
+        report_files.stored_report(data_dir, buyer.content_hash),
+        report_files.stored_report(data_dir, seller.content_hash),
         buyer.row_count,
     )
     now = utcnow()
@@ -180,8 +180,8 @@ def stored_results(session: Session, data_dir: Path, row: Reconciliation) -> Sto
         path,
         (
             parse_terms(agreement.document["terms"]).matching,
-            inventory_reports.report_path(data_dir, buyer.content_hash),
-            inventory_reports.report_path(data_dir, seller.content_hash),
+            report_files.stored_report(data_dir, buyer.content_hash),
+            report_files.stored_report(data_dir, seller.content_hash),
         ),
         results_dir(data_dir) / "paged" / f"{row.id}.parquet",
     )
@@ -267,10 +267,8 @@ def export_csv(
         results = stored_results(session, runtime.settings.data_dir, _owned(runtime, session, party, rec_id, scope))
     con = report_files.connect(runtime.settings.data_dir)
     try:
-        cursor = con.execute(
-            f"SELECT serviceKey, classification, differences FROM ({results.records_sql(_checked(classification))})"
-            " ORDER BY serviceKey"
-        )
+        source = results.pageable_sql(con, _checked(classification))
+        cursor = con.execute(f"SELECT serviceKey, classification, differences FROM ({source}) ORDER BY serviceKey")
         with open(target, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(["serviceKey", "classification", "differences"])
@@ -303,7 +301,7 @@ def billable_service_keys(
         if extra:
             con.executemany("INSERT INTO resolved VALUES (?)", [(key,) for key in extra])
         cursor = con.execute(
-            f"SELECT serviceKey FROM ({results.records_sql('matched')}) UNION"
+            f"SELECT serviceKey FROM ({results.pageable_sql(con, 'matched')}) UNION"
             f" SELECT serviceKey FROM ({results.stored_sql()}) WHERE serviceKey IN (SELECT k FROM resolved)"
             " ORDER BY serviceKey"
         )

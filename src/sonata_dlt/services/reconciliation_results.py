@@ -17,9 +17,9 @@ Form ``reconciliation-exceptions/v4``: only the exceptions (``partial``, ``buyer
 sorted by key, as ``<data_dir>/reconciliations/<resultsHash>.parquet``. The matched results are implied (every key
 in both reports that is not ``partial``, with no differences) and are derived from the two reports when read
 (``StoredResults``): a reconciliation is recorded with both reports' content hashes and its agreement version, which
-fix them. The first page that needs them keeps every result, sorted, in ``reconciliations/paged/<id>.parquet``, a
-cache that later pages read. Typically 95 % of keys match; storing them cost more than the whole join, and they say nothing a reader
-cannot derive. Form ``reconciliation-results/v3`` stored every result; such files are still read.
+fix them. The first read that needs them keeps every result, sorted, in ``reconciliations/paged/<id>.parquet``, a
+cache that later reads use. Typically 95 % of keys match; storing them cost more than the whole join, and they say
+nothing a reader cannot derive. Form ``reconciliation-results/v3`` stored every result; such files are still read.
 
 ``resultsHash`` is the ``key-ordered-row-encodings`` construction of ``row_hashes`` over the stored results: the hex
 SHA-256 of the header line ``serviceKey TAB classification TAB differences`` and LF, then, for each stored result in
@@ -162,10 +162,10 @@ class StoredResults:
         return f"{stored} UNION ALL {matched}"
 
     def pageable_sql(self, con: duckdb.DuckDBPyConnection, classification: str | None = None) -> str:
-        """``records_sql`` for reading a page at a time. Deriving the matched results joins both reports (about a
-        second at a million rows), too slow to repeat for every page: the first page that needs them writes every
-        result, sorted by key, to ``paged_copy`` (a cache of derived data: deleting it costs one more derivation),
-        and pages read that file."""
+        """``records_sql`` as readers use it (pages, exports, billing runs). Deriving the matched results joins both
+        reports (about a second at a million rows), too slow to repeat for every page: the first read that needs
+        them writes every result, sorted by key, to ``paged_copy`` (a cache of derived data: deleting it costs one
+        more derivation), and later reads use that file."""
         if self.derive_matched is None or self.paged_copy is None or classification not in (None, "matched"):
             return self.records_sql(classification)
         if not self.paged_copy.exists():

@@ -102,9 +102,8 @@ def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
             # DuckDB 2.0's type_pushdown moves a cast of a typed CSV column into the reader: CAST(bandwidthMbps AS
             # VARCHAR) over rows_sql then gives the file's text ('-0.0000005') instead of the DECIMAL(18,6) value
             # ('-0.000001'). Report readers need the typed values.
-            if database.execute("SELECT count(*) FROM duckdb_optimizers() WHERE name = 'type_pushdown'").fetchall()[0][
-                0
-            ]:
+            optimizers = {str(name) for (name,) in database.execute("SELECT name FROM duckdb_optimizers()").fetchall()}
+            if "type_pushdown" in optimizers:
                 database.execute("SET disabled_optimizers = 'type_pushdown'")
             database.execute(f"SET temp_directory = {sql_text(str(scratch_dir(data_dir) / 'duckdb'))}")
             _shared = (data_dir, database)  # a previous directory's database goes once its cursors are closed
@@ -200,7 +199,7 @@ def store_csv(
     con = connect(data_dir)
     try:
         source = _csv_scan(csv_path, header, rejects=True)
-        null_test = " OR ".join(f"{quoted(key.field)} IS NULL" for key in matching.key_fields)
+        null_test = _empty_key_test(matching)
         every_cell = ", ".join(f"count({quoted(name)})" for name in header)  # makes DuckDB parse each column
         try:
             counts = con.execute(
@@ -234,6 +233,11 @@ def store_csv(
     else:
         _move_into_place(csv_path, final)
     return StoredRows(content_hash, total, final)
+
+
+def _empty_key_test(matching: MatchingRules) -> str:
+    """True for a row with an empty key part."""
+    return " OR ".join(f"{quoted(key.field)} IS NULL" for key in matching.key_fields)
 
 
 def _move_into_place(source: Path, final: Path) -> None:
@@ -270,7 +274,7 @@ def _check_keys(
 
     As many distinct hashes as rows proves the keys distinct; fewer means a duplicate or, rarely, a hash collision,
     which the exact query that follows tells apart. Only a failing report is read again, for line numbers."""
-    null_test = " OR ".join(f"{quoted(key.field)} IS NULL" for key in matching.key_fields)
+    null_test = _empty_key_test(matching)
     if nulls == 0 and distinct == total:
         return
     duplicates = con.execute(

@@ -43,7 +43,7 @@ from sqlalchemy.types import NullType
 from sqlmodel import Session, col, select
 
 from sonata_dlt.errors import Unprocessable
-from sonata_dlt.services import agreements, inventory_reports, reconciliation, report_files, usage
+from sonata_dlt.services import agreements, reconciliation, report_files, usage
 from sonata_dlt.services.agreement_terms import bandwidth_label, engine_terms
 from sonata_dlt.services.billing.engine import Period, ProductVersion, Terms, UsageTotal
 from sonata_dlt.services.parties import BilateralRef
@@ -109,8 +109,8 @@ def _service_keys(session: Session, data_dir: Path, bilateral: BilateralRef, per
     seller = session.get(InventoryReport, found.seller_report_id)
     if seller is None:
         raise Unprocessable.single("referenceNotFound", f"seller report {found.seller_report_id} is missing")
-    report = report_files.rows_sql(inventory_reports.report_path(data_dir, seller.content_hash))
-    results = report_files.sql_text(str(reconciliation.results_dir(data_dir) / f"{found.results_hash}.parquet"))
+    report = report_files.rows_sql(report_files.stored_report(data_dir, seller.content_hash))
+    results = reconciliation.stored_results(session, data_dir, found).stored_sql()
     con = report_files.connect(data_dir)
     try:
         rows = con.execute(
@@ -118,7 +118,7 @@ def _service_keys(session: Session, data_dir: Path, bilateral: BilateralRef, per
             # key it does not list is matched.
             f"SELECT s.serviceId, s.k, coalesce(r.classification, 'matched')"
             f" FROM (SELECT serviceId, {report_files.key_sql(matching.matching)} AS k FROM {report}) s"
-            f" LEFT JOIN read_parquet({results}) r ON r.serviceKey = s.k"
+            f" LEFT JOIN ({results}) r ON r.serviceKey = s.k"
         ).fetchall()
     finally:
         con.close()
