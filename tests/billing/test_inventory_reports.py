@@ -349,3 +349,22 @@ def test_ndjson_cells_are_checked_by_type(
         with pytest.raises(Unprocessable) as refused:
             report_uploads.ndjson_to_csv(source, target)
         assert problem in refused.value.issues[0].reason
+
+
+def test_a_report_from_another_file_system_is_copied_into_place(tmp_path: Path, monkeypatch: Any) -> None:
+    """A rename across file systems fails with EXDEV: the file is then copied beside its final name and renamed."""
+    import errno
+    import os
+
+    real_replace = os.replace
+
+    def replace(source: Any, target: Any) -> None:
+        if Path(source).parent != Path(target).parent:  # the move from the upload's folder: "another device"
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_replace(source, target)
+
+    monkeypatch.setattr(report_files.os, "replace", replace)
+    stored = store_rows(tmp_path, ROWS)
+    assert stored.row_count == len(ROWS) and stored.path.exists()
+    assert not list(stored.path.parent.glob(".*"))  # no partial copy left behind
+    assert not list(report_files.scratch_dir(tmp_path).glob("*.csv"))  # the source is gone
