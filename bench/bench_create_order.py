@@ -6,6 +6,8 @@ Starts on 127.0.0.1, each as a uvicorn subprocess:
 Drives each with C concurrent aiohttp clients posting a realistic order, N requests per round after a warm-up,
 alternating rounds (floor, full, floor, full, ...) because the machine is noisy, and prints the medians:
 throughput, p50, p99 and full/floor throughput ratio. Target: ratio >= 0.75 and full p99 <= 100 ms.
+Beside them, the CPU time each server spent per request (all its threads and child processes, from /proc on
+Linux): the full server commits in a writer process, so its throughput uses more than one core.
 
     .venv/bin/python bench/bench_create_order.py [--requests 2000] [--concurrency 32] [--rounds 3]
 
@@ -45,6 +47,13 @@ class Round:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float | None  # the server's CPU time per request, every thread and child process; None without /proc
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    url: str
+    pid: int
 
 
 def free_port() -> int:
@@ -54,7 +63,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+def server(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
     process = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}
     )
@@ -71,7 +80,7 @@ def server(command: list[str], port: int, env: dict[str, str] | None = None) -> 
                 time.sleep(0.2)
         else:
             raise RuntimeError("server did not start within 60 s")
-        yield url
+        yield RunningServer(url, process.pid)
     finally:
         process.terminate()
         try:
@@ -109,9 +118,24 @@ async def drive(url: str, requests: int, concurrency: int) -> tuple[float, list[
     return wall, latencies, errors
 
 
-def measure(name: str, url: str, requests: int, concurrency: int, warmup: int) -> Round:
-    asyncio.run(drive(url, warmup, concurrency))
-    wall, latencies, errors = asyncio.run(drive(url, requests, concurrency))
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of a process, its threads and its child processes so far; None without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        children = [
+            child for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()
+        ]
+    except OSError:
+        return None
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) or 0.0 for child in children)
+
+
+def measure(name: str, target: RunningServer, requests: int, concurrency: int, warmup: int) -> Round:
+    asyncio.run(drive(target.url, warmup, concurrency))
+    cpu_before = cpu_seconds(target.pid)
+    wall, latencies, errors = asyncio.run(drive(target.url, requests, concurrency))
+    cpu_after = cpu_seconds(target.pid)
     latencies.sort()
     return Round(
         name,
@@ -119,7 +143,12 @@ def measure(name: str, url: str, requests: int, concurrency: int, warmup: int) -
         p50_ms=statistics.median(latencies) * 1000,
         p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
         errors=errors,
+        cpu_us=None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / requests * 1e6,
     )
+
+
+def cpu_text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:5.0f} us"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,25 +195,31 @@ def main(argv: list[str] | None = None) -> int:
             "--data-dir",
             f"{tmp}/data",
         ]
-        with server(floor_cmd, floor_port) as floor_url, server(full_cmd, full_port) as full_url:
+        with server(floor_cmd, floor_port) as floor, server(full_cmd, full_port) as full:
             for number in range(args.rounds):
-                for name, url in (("floor", floor_url), ("full", full_url)):
-                    result = measure(name, url, args.requests, args.concurrency, args.warmup)
+                for name, target in (("floor", floor), ("full", full)):
+                    result = measure(name, target, args.requests, args.concurrency, args.warmup)
                     results[name].append(result)
                     print(
                         f"round {number + 1} {name:<5} {result.throughput:8.1f} req/s  p50 {result.p50_ms:6.1f} ms"
-                        f"  p99 {result.p99_ms:6.1f} ms  errors {result.errors}",
+                        f"  p99 {result.p99_ms:6.1f} ms  server CPU/request {cpu_text(result.cpu_us)}"
+                        f"  errors {result.errors}",
                         flush=True,
                     )
 
     def median(name: str, attribute: str) -> float:
         return statistics.median(getattr(r, attribute) for r in results[name])
 
+    def median_cpu(name: str) -> float | None:
+        figures = [r.cpu_us for r in results[name] if r.cpu_us is not None]
+        return statistics.median(figures) if figures else None
+
     print(f"\nmedians over {args.rounds} alternated rounds, {args.requests} requests each, {args.concurrency} clients:")
     for name in ("floor", "full"):
         print(
             f"  {name:<5} {median(name, 'throughput'):8.1f} req/s  p50 {median(name, 'p50_ms'):6.1f} ms"
-            f"  p99 {median(name, 'p99_ms'):6.1f} ms  errors {sum(r.errors for r in results[name])}"
+            f"  p99 {median(name, 'p99_ms'):6.1f} ms  server CPU/request {cpu_text(median_cpu(name))}"
+            f"  errors {sum(r.errors for r in results[name])}"
         )
     ratio = median("full", "throughput") / median("floor", "throughput")
     p99 = median("full", "p99_ms")

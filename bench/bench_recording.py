@@ -53,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     ):
         on_port, off_port = free_port(), free_port()
         with (
-            server(serve_command(on_port, on_dir), on_port) as on_url,
-            server(serve_command(off_port, off_dir), off_port, env={"SONATA_DLT_RECORD_LOG": "false"}) as off_url,
+            server(serve_command(on_port, on_dir), on_port) as recording_on,
+            server(serve_command(off_port, off_dir), off_port, env={"SONATA_DLT_RECORD_LOG": "false"}) as recording_off,
         ):
             for number in range(args.rounds):
-                for name, url in (("recording on", on_url), ("recording off", off_url)):
-                    result = measure(name, url, args.requests, args.concurrency, args.warmup)
+                for name, target in (("recording on", recording_on), ("recording off", recording_off)):
+                    result = measure(name, target, args.requests, args.concurrency, args.warmup)
                     throughput[name].append(result.throughput)
                     print(
                         f"round {number + 1} {name:<13} {result.throughput:8.1f} req/s  p50 {result.p50_ms:7.1f} ms"

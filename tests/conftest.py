@@ -64,6 +64,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "data_dir": tmp_path / "data",
             "demo": True,
             "product_schema_dir": PRODUCT_SCHEMAS,
+            # The writer process is tested in test_writer_process.py; elsewhere creates commit on the thread.
+            "group_commit": "thread",
         }
         values.update(overrides)
         return Settings.load(**values)

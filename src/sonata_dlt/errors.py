@@ -26,6 +26,7 @@ This module imports nothing from the application, so the pure layers (``transpar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class SonataDltError(Exception):
@@ -43,6 +44,11 @@ class ApiError(SonataDltError):
         self.reason = reason[:255]  # Error.reason has maxLength 255 in every Sonata API
         self.code = code or self.default_code
         self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its class, arguments and attributes: it crosses from the writer process (see
+        # services.writer_process) to the server with its status, code and issues intact.
+        return (_restore_error, (type(self), self.args, self.__dict__))
 
 
 class BadRequest(ApiError):
@@ -105,6 +111,13 @@ class Unprocessable(ApiError):
     @classmethod
     def single(cls, code: str, reason: str, property_path: str | None = None) -> Unprocessable:
         return cls([Issue(code=code, reason=reason, property_path=property_path)])
+
+
+def _restore_error(kind: type[ApiError], args: tuple[Any, ...], state: dict[str, Any]) -> ApiError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class VerificationError(SonataDltError):

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     page_limit_default: int = Field(default=100, ge=1)
     page_limit_max: int = Field(default=1000, ge=1)
 
+    # Where concurrent order creates are committed together (group commit): "process" runs the transactions in a
+    # writer process beside the server, so they use a second core instead of waiting for the event loop's
+    # interpreter lock; "thread" runs them on a thread of the server process (in-memory SQLite always does).
+    group_commit: Literal["process", "thread"] = "process"
     record_log: bool = True  # off only to measure the cost of recording in bench/; never in production
     log_origin_prefix: str = "sonata-dlt.local"
     host_key_path: Path | None = None  # defaults to data_dir/host.key

@@ -8,6 +8,7 @@ party verifier must pass.
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -39,8 +40,10 @@ def _burst(
         number += 1
         try:
             status, body = server.call("POST", f"{ORDERING}/productOrder", _order(worker, number), timeout=30)
-        except (OSError, urllib.error.URLError):
-            return  # the server is gone: this request may or may not have committed, it was never acknowledged
+        except (OSError, urllib.error.URLError, http.client.HTTPException):
+            # The server is gone (before or while answering: a cut-off body is an IncompleteRead): this request may
+            # or may not have committed, it was never acknowledged.
+            return
         if status == 201:
             acknowledged.append(body["id"])
         else:

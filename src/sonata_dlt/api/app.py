@@ -21,7 +21,8 @@ from sonata_dlt.api.errors import install_error_handlers
 from sonata_dlt.api.middleware import AuthAndLimitsMiddleware, RequestLogMiddleware
 from sonata_dlt.api.specs import ApiMount, TagResolver, base_path_of, connexion_spec, load_spec
 from sonata_dlt.api.validation import SONATA_VALIDATOR_MAP
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.services.runtime import WRITER_KEY, Runtime
+from sonata_dlt.services.writer_process import WriterProcess
 from sonata_dlt.settings import Settings
 
 log = logging.getLogger("sonata_dlt.app")
@@ -72,6 +73,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, run_worker
         # to the collector, each full collection walks it all again: pauses of up to 200 ms under load, the p99 of
         # every request caught behind one. Frozen, it is never scanned (until shutdown, which unfreezes it).
         gc.freeze()
+        writer = await _start_writer_process(runtime)
         tasks: list[asyncio.Task[None]] = []
         if run_workers:
             for path in WORKER_FACTORIES:
@@ -84,6 +86,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, run_worker
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if writer is not None:
+                runtime.components.pop(WRITER_KEY, None)
+                writer.close()
             gc.unfreeze()
 
     app = AsyncApp(__name__, lifespan=lifespan)
@@ -117,6 +122,16 @@ def app_from_environment() -> AsyncApp:
     settings = Settings.from_environment()
     configure_logging(settings.log_format, settings.log_level)
     return create_app(settings)
+
+
+async def _start_writer_process(runtime: Runtime) -> WriterProcess | None:
+    """The writer process that commits order creates (``services.writer_process``), unless settings ask for the
+    thread or the database lives in this process's memory."""
+    if runtime.settings.group_commit != "process" or runtime.db.in_memory:
+        return None
+    writer = await asyncio.to_thread(WriterProcess, runtime.settings)  # imports and opens the database: seconds
+    runtime.components[WRITER_KEY] = writer
+    return writer
 
 
 async def _supervise(worker: Worker) -> None:

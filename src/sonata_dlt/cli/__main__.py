@@ -4,4 +4,5 @@ import sys
 
 from sonata_dlt.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a spawned child process (the writer) imports it as its parent's main module
+    sys.exit(main())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sonata_dlt.services.anchoring import open_ledger
 from sonata_dlt.services.keyring import Keyring
@@ -14,6 +16,9 @@ from sonata_dlt.services.report_files import release_shared_database
 from sonata_dlt.settings import Settings
 from sonata_dlt.storage.db import Database
 from sonata_dlt.storage.migrate import upgrade
+
+T = TypeVar("T")
+WRITER_KEY = "writer_process"  # components: the services.writer_process.WriterProcess, while one runs
 
 
 @dataclass
@@ -39,6 +44,27 @@ class Runtime:
         keyring = Keyring.open(settings)  # the host key signs checkpoints and the local ledger journal
         components = {SCHEMAS_KEY: schemas, "keyring": keyring, "ledger": open_ledger(settings, keyring)}
         return cls(settings=settings, db=db, parties=parties, components=components)
+
+    @classmethod
+    def for_writer(cls, settings: Settings) -> Runtime:
+        """What the writer process (``services.writer_process``) needs: the database, whose schema the server has
+        upgraded and whose WAL the server checkpoints, the parties and the product schemas."""
+        db = Database(settings.database_url, checkpoint_wal=False)
+        schemas = ProductSchemaRegistry.from_directory(
+            settings.product_schema_dir, accept_unknown=settings.accept_unknown_product_types
+        )
+        return cls(
+            settings=settings, db=db, parties=PartyDirectory.from_settings(settings), components={SCHEMAS_KEY: schemas}
+        )
+
+    async def run_grouped(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(self, *args, session)`` as a group-commit job (``storage.group_commit``): in the writer process
+        while one runs, else on this process's writer thread. ``function`` must be importable by name."""
+        writer = self.components.get(WRITER_KEY)
+        if writer is not None and writer.alive:
+            result: T = await writer.run(function, *args)
+            return result
+        return await self.db.run_grouped(partial(function, self, *args))
 
     def close(self) -> None:
         self.db.dispose()

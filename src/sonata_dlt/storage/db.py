@@ -77,17 +77,20 @@ def _sqlite_engine(url: str, *, begin: str, background_checkpoints: bool) -> Eng
 class Database:
     """Owns the engines for one database URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, checkpoint_wal: bool = True) -> None:
+        """``checkpoint_wal=False`` leaves an on-disk SQLite WAL to another process's checkpointer (the server's,
+        when this is its writer process)."""
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.in_memory = self.is_sqlite and (not parsed.database or parsed.database == ":memory:")
         if self.is_sqlite:
-            on_disk = bool(parsed.database) and parsed.database != ":memory:"
+            on_disk = not self.in_memory
             if on_disk:
                 Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
             self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", background_checkpoints=on_disk)
             self.read_engine = _sqlite_engine(url, begin="BEGIN", background_checkpoints=on_disk)
-            self._checkpointer = WalCheckpointer(str(parsed.database)) if on_disk else None
+            self._checkpointer = WalCheckpointer(str(parsed.database)) if on_disk and checkpoint_wal else None
             # SQLite has one writer at a time. Without this lock, writer threads of this process wait in SQLite's
             # busy handler, which sleeps and polls: under load some wait for seconds while others get through.
             # Queued on a lock they proceed as soon as the writer before them commits. (Other processes still

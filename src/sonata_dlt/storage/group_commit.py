@@ -88,7 +88,7 @@ def deferred_writes(session: Session) -> DeferredWrites | None:
 
 
 @dataclass
-class _Job:
+class Job:
     work: Callable[[Session], Any]
     context: contextvars.Context  # the submitter's (request id, party), for logs the job writes
     future: Future[Any] | None = None  # a thread caller's
@@ -109,8 +109,8 @@ class GroupWriter:
 
     def __init__(self, write: Callable[[], AbstractContextManager[Session]]) -> None:
         self._write = write  # Database.write: a transaction, OperationalError mapped to ServiceUnavailable
-        self._queue: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
-        self._turns: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        self._queue: queue.SimpleQueue[list[Job] | None] = queue.SimpleQueue()
+        self._turns: dict[asyncio.AbstractEventLoop, list[Job]] = {}
         # Queueing and closing take turns, so no job is ever queued behind the stop sentinel (it would wait forever).
         self._gate = threading.Lock()
         self._closed = False
@@ -123,7 +123,7 @@ class GroupWriter:
         with self._gate:
             if self._closed:
                 raise _shutting_down()
-            self._queue.put([_Job(work, contextvars.copy_context(), future=future)])
+            self._queue.put([Job(work, contextvars.copy_context(), future=future)])
         return future
 
     async def run(self, work: Callable[[Session], T]) -> T:
@@ -135,7 +135,7 @@ class GroupWriter:
         if turn is None:
             turn = self._turns[loop] = []
             loop.call_soon(self._hand_over, loop)  # after every task ready in this turn has queued its job
-        turn.append(_Job(work, contextvars.copy_context(), waiter=waiter))
+        turn.append(Job(work, contextvars.copy_context(), waiter=waiter))
         return await waiter
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -175,78 +175,87 @@ class GroupWriter:
             if stop:
                 return
 
-    def _commit(self, group: list[_Job]) -> None:
+    def _commit(self, group: list[Job]) -> None:
         try:
-            try:
-                self._optimistic(group)
-            except _JobFailed as failure:
-                failure.job.fail(failure.error)
-                self._careful([job for job in group if job is not failure.job])
-        except BaseException as exc:
-            _fail_unsettled(group, exc)  # the failed job, settled with its own error, keeps it
+            commit_group(self._write, group)
+        finally:
             _deliver(group)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        _deliver(group)
 
-    def _optimistic(self, group: list[_Job]) -> None:
-        with self._write() as session:
-            deferred = session.info[DEFERRED_KEY] = DeferredWrites()
-            try:
-                for job in group:
-                    try:
-                        result = job.context.run(job.work, session)
-                    except OperationalError:
-                        raise  # the database, not the job: the whole group fails with ServiceUnavailable
-                    except Exception as exc:
-                        raise _JobFailed(job, exc) from exc
-                    job.result = result  # not settled: it only counts once the commit is through
-                deferred.flush(session)
-            finally:
-                session.info.pop(DEFERRED_KEY, None)
-        for job in group:
-            job.succeed(job.result)
 
-    def _careful(self, group: list[_Job]) -> None:
-        if not group:
-            return
-        done: list[tuple[_Job, Any]] = []
-        with self._write() as session:
+def commit_group(write: Callable[[], AbstractContextManager[Session]], group: list[Job]) -> None:
+    """Run ``group``'s jobs in one transaction (see the module docstring) and settle every job: with its result
+    once the commit is through, with its own exception, or with the error that kept the transaction from committing.
+    Exceptions are settled, not raised; anything else (``KeyboardInterrupt``...) settles the group and propagates."""
+    try:
+        try:
+            _optimistic(write, group)
+        except JobFailed as failure:
+            failure.job.fail(failure.error)
+            _careful(write, [job for job in group if job is not failure.job])
+    except BaseException as exc:
+        _fail_unsettled(group, exc)  # the failed job, settled with its own error, keeps it
+        if not isinstance(exc, Exception):
+            raise
+
+
+def _optimistic(write: Callable[[], AbstractContextManager[Session]], group: list[Job]) -> None:
+    with write() as session:
+        deferred = session.info[DEFERRED_KEY] = DeferredWrites()
+        try:
             for job in group:
                 try:
-                    with session.begin_nested():
-                        result = job.context.run(job.work, session)
+                    result = job.context.run(job.work, session)
                 except OperationalError:
-                    raise
-                except Exception as exc:  # its savepoint is rolled back; the others go on
-                    job.fail(exc)
-                else:
-                    done.append((job, result))
-        for job, result in done:
-            job.succeed(result)
+                    raise  # the database, not the job: the whole group fails with ServiceUnavailable
+                except Exception as exc:
+                    raise JobFailed(job, exc) from exc
+                job.result = result  # not settled: it only counts once the commit is through
+            deferred.flush(session)
+        finally:
+            session.info.pop(DEFERRED_KEY, None)
+    for job in group:
+        job.succeed(job.result)
+
+
+def _careful(write: Callable[[], AbstractContextManager[Session]], group: list[Job]) -> None:
+    if not group:
+        return
+    done: list[tuple[Job, Any]] = []
+    with write() as session:
+        for job in group:
+            try:
+                with session.begin_nested():
+                    result = job.context.run(job.work, session)
+            except OperationalError:
+                raise
+            except Exception as exc:  # its savepoint is rolled back; the others go on
+                job.fail(exc)
+            else:
+                done.append((job, result))
+    for job, result in done:
+        job.succeed(result)
 
 
 def _shutting_down() -> ServiceUnavailable:
     return ServiceUnavailable("the server is shutting down; nothing was changed")
 
 
-class _JobFailed(Exception):
-    def __init__(self, job: _Job, error: Exception) -> None:
+class JobFailed(Exception):
+    def __init__(self, job: Job, error: Exception) -> None:
         super().__init__(str(error))
         self.job = job
         self.error = error
 
 
-def _fail_unsettled(group: list[_Job], error: BaseException) -> None:
+def _fail_unsettled(group: list[Job], error: BaseException) -> None:
     # Nothing of this transaction was committed: every job it held learns so (never a 201 without a commit).
     for job in group:
         if not job.settled:
             job.fail(error)
 
 
-def _deliver(group: list[_Job]) -> None:
-    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+def _deliver(group: list[Job]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[Job]] = {}
     for job in group:
         if job.future is not None:
             if job.error is not None:
@@ -262,7 +271,7 @@ def _deliver(group: list[_Job]) -> None:
             continue
 
 
-def _settle(jobs: list[_Job]) -> None:
+def _settle(jobs: list[Job]) -> None:
     for job in jobs:
         waiter = job.waiter
         if waiter is None or waiter.done():  # a cancelled request (client gone); its job ran all the same

@@ -44,8 +44,8 @@ def list_product_order(**params: Any) -> Any:
 
 async def create_product_order(body: dict[str, Any], buyerId: str | None = None, sellerId: str | None = None) -> Any:
     # Async so the event loop awaits the group-commit writer directly instead of parking a pool thread per create.
-    placed = await orders.place_order(runtime(), current_party(), body, buyer_id=buyerId, seller_id=sellerId)
-    return ConnexionResponse(status_code=201, body=placed.canonical, content_type=JSON_UTF8)
+    canonical = await orders.place_order(runtime(), current_party(), body, buyer_id=buyerId, seller_id=sellerId)
+    return ConnexionResponse(status_code=201, body=canonical, content_type=JSON_UTF8)
 
 
 def retrieve_product_order(id: str, buyerId: str | None = None, sellerId: str | None = None) -> Any:

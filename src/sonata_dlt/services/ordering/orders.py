@@ -68,22 +68,23 @@ async def place_order(
     *,
     buyer_id: str | None = None,
     seller_id: str | None = None,
-) -> PlacedOrder:
-    """Create an order; it comes back once its transaction has committed.
+) -> bytes:
+    """Create an order; once its transaction has committed, its document's RFC 8785 canonical JSON: the bytes the
+    order row stores and the log leaf's ``stateHash`` fingerprints, served as the 201 body so that a buyer can hash
+    the very bytes it received and find them in the log.
 
-    Creates arriving together share one write transaction (group commit, ``Database.run_grouped``): each still
-    gets its own checks, rows and leaf, and a refused one changes nothing.
+    Creates arriving together share one write transaction (group commit, ``Runtime.run_grouped``: in the writer
+    process when the server runs one): each still gets its own checks, rows and leaf, and a refused one changes
+    nothing.
     """
     bilateral = _ordering_bilateral(runtime, party, buyer_id, seller_id)
-    return await runtime.db.run_grouped(partial(_create, runtime, bilateral, party.actor, body))
+    return await runtime.run_grouped(_create_canonical, bilateral, party.actor, body)
 
 
 @dataclass(frozen=True)
 class PlacedOrder:
     document: dict[str, Any]
-    # The document's RFC 8785 canonical JSON: what the order row stores and the leaf's stateHash fingerprints.
-    # Served as the 201 body, so a buyer can hash the very bytes it received and find them in the log.
-    canonical: bytes
+    canonical: bytes  # the document's RFC 8785 canonical JSON (see place_order)
 
 
 def _ordering_bilateral(runtime: Runtime, party: Party, buyer_id: str | None, seller_id: str | None) -> BilateralRef:
@@ -140,6 +141,13 @@ def _create(
     )
     insert_item_dates(session, order_id, document["productOrderItem"])
     return PlacedOrder(document, canonical)
+
+
+def _create_canonical(
+    runtime: Runtime, bilateral: BilateralRef, actor: str, body: Mapping[str, Any], session: Session
+) -> bytes:
+    # The job place_order hands over: only the bytes travel back (from the writer process, when there is one).
+    return _create(runtime, bilateral, actor, body, session).canonical
 
 
 def time_ordered_uuid() -> uuid.UUID:
