@@ -135,14 +135,14 @@ def test_answers_are_read_as_they_arrive() -> None:
 
 
 def test_api_errors_cross_the_process_boundary_intact() -> None:
-    refused = pickle.loads(pickle.dumps(Unprocessable([Issue("invalidValue", "bad note", "/note/0")])))
+    refused = pickle.loads(pickle.dumps(Unprocessable([Issue("invalidValue", "bad note", "/note/0")])))  # noqa: S301
     assert isinstance(refused, Unprocessable)
     assert (refused.status, refused.code, refused.issues) == (
         422,
         "invalidValue",
         [Issue("invalidValue", "bad note", "/note/0")],
     )
-    conflict = pickle.loads(pickle.dumps(Conflict("terminal", code="conflict", message="m")))
+    conflict = pickle.loads(pickle.dumps(Conflict("terminal", code="conflict", message="m")))  # noqa: S301
     assert (type(conflict), conflict.reason, conflict.code, conflict.message, str(conflict)) == (
         Conflict,
         "terminal",
@@ -153,7 +153,7 @@ def test_api_errors_cross_the_process_boundary_intact() -> None:
 
 
 def test_no_thread_is_left_behind(process_app: tuple[Runtime, Any]) -> None:
-    runtime, app = process_app
+    _, app = process_app
     before = {thread.name for thread in threading.enumerate()}
     with app.test_client():
         pass
