@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -48,6 +49,9 @@ log = logging.getLogger("sonata_dlt.writer")
 READY = "ready"
 START_TIMEOUT = 120.0  # seconds for the writer process to import and open its database
 STOP_TIMEOUT = 30.0  # seconds to commit what it holds and exit, before it is terminated
+# A long loop turn hands its jobs over in parts: the writer commits the first ones while the loop still
+# validates the rest, instead of both taking turns with a whole turn's worth (measured: ~10 % more creates/s).
+HAND_OVER_EVERY = 8
 PIPE_BYTES = 1 << 20  # a loop turn's jobs fit in the pipe, so handing them over does not wait for the writer
 
 # (job number, function, arguments, request id): what the server sends for each job.
@@ -106,6 +110,8 @@ class WriterProcess:
         if not self._turn:
             loop.call_soon(self._hand_over)  # after every task ready in this turn has added its job
         self._turn.append((number, function, args, request_id_var.get()))
+        if len(self._turn) >= HAND_OVER_EVERY:
+            self._hand_over()
         return await waiter
 
     def _hand_over(self) -> None:
@@ -210,6 +216,9 @@ def serve_writer(settings_json: str, jobs: Connection, results: Connection) -> N
     except Exception as exc:
         results.send_bytes(pickle.dumps(f"{type(exc).__name__}: {exc}"))
         return
+    # As the server does (api/app.py): what is built by now lives as long as the process; frozen, the collector
+    # never walks it again, and a full collection no longer stalls a group (and every create waiting on it).
+    gc.freeze()
     results.send_bytes(pickle.dumps(READY))
     try:
         stop = False
