@@ -7,7 +7,7 @@ Measured under the create-order benchmark: a group of 15 creates took 9.5 ms to 
 event loop sat idle a quarter of the time with every request waiting on the writer. A writer process has its own
 interpreter: the event loop validates and answers requests while the writer commits the previous group::
 
-    event loop ──(one message per loop turn: that turn's jobs)──▶ writer process: commit_group(jobs), ...
+    event loop ──(one message per loop turn, or per 8 jobs of a long one)──▶ writer process: commit_group(jobs)
                ◀──────────(one message per group: each job's result or error)──────────┘
 
 A job is a module-level function and its arguments, run as ``function(runtime, *args, session)`` in the writer's
@@ -50,7 +50,8 @@ READY = "ready"
 START_TIMEOUT = 120.0  # seconds for the writer process to import and open its database
 STOP_TIMEOUT = 30.0  # seconds to commit what it holds and exit, before it is terminated
 # A long loop turn hands its jobs over in parts: the writer commits the first ones while the loop still
-# validates the rest, instead of both taking turns with a whole turn's worth (measured: ~10 % more creates/s).
+# validates the rest, instead of both taking turns with a whole turn's worth (measured, in noisy runs: ~10 % more
+# creates/s than one hand-over per turn; 4 per message was no better than 8).
 HAND_OVER_EVERY = 8
 PIPE_BYTES = 1 << 20  # a loop turn's jobs fit in the pipe, so handing them over does not wait for the writer
 
