@@ -16,7 +16,8 @@ its session (creates draw their ids and timestamps afresh). No caller learns of 
 201 never precedes its commit; if the commit fails, every job of the group gets the error.
 
 Coroutine callers (``run``) hand over the jobs of one event-loop turn together and are woken once per group;
-thread callers (``submit``) get a ``concurrent.futures.Future``.
+thread callers (``submit``) get a ``concurrent.futures.Future``. ``commit_group`` is the transaction logic alone:
+the server's writer process (``services.writer_process``) runs its groups with it too.
 """
 
 from __future__ import annotations
