@@ -28,7 +28,7 @@ from sonata_dlt.settings import DEMO_BUYER_TOKEN, DEMO_SELLER_TOKEN
 ORDERING = "/mefApi/sonata/productOrderingManagement/v10"
 FULFIL = "/mefApi/sonata/sellerFulfilment/v1"
 PROOFS = "/mefApi/sonata/verifiableLog/v1"
-# `python -m sonata_dlt.cli` has no __main__ module; this runs the console script's entry point in any venv.
+# The console script's entry point, run by this interpreter: works in any venv, installed or not on PATH.
 CLI = [sys.executable, "-c", "import sys; from sonata_dlt.cli import main; sys.exit(main())"]
 START_TIMEOUT = 90.0  # two cores shared by several suites: loading every spec can be slow
 
