@@ -93,7 +93,7 @@ class Settings(BaseSettings):
 
     # Where concurrent order creates are committed together (group commit): "process" runs the transactions in a
     # writer process beside the server, so they use a second core instead of waiting for the event loop's
-    # interpreter lock; "thread" runs them on a thread of the server process (in-memory SQLite always does).
+    # interpreter lock; "thread" runs them on a thread of the server process.
     group_commit: Literal["process", "thread"] = "process"
     record_log: bool = True  # off only to measure the cost of recording in bench/; never in production
     log_origin_prefix: str = "sonata-dlt.local"

@@ -126,8 +126,8 @@ def app_from_environment() -> AsyncApp:
 
 async def _start_writer_process(runtime: Runtime) -> WriterProcess | None:
     """The writer process that commits order creates (``services.writer_process``), unless settings ask for the
-    thread or the database lives in this process's memory."""
-    if runtime.settings.group_commit != "process" or runtime.db.in_memory:
+    thread."""
+    if runtime.settings.group_commit != "process":
         return None
     writer = await asyncio.to_thread(WriterProcess, runtime.settings)  # imports and opens the database: seconds
     runtime.components[WRITER_KEY] = writer

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -28,6 +29,11 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from sonata_dlt.errors import ServiceUnavailable
 from sonata_dlt.storage.group_commit import GroupWriter
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: processes sharing a database meet at SQLite's own lock
+    fcntl = None  # type: ignore[assignment]
 
 T = TypeVar("T")
 log = logging.getLogger("sonata_dlt.storage")
@@ -83,19 +89,14 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        self.in_memory = self.is_sqlite and (not parsed.database or parsed.database == ":memory:")
         if self.is_sqlite:
-            on_disk = not self.in_memory
+            on_disk = bool(parsed.database) and parsed.database != ":memory:"
             if on_disk:
                 Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
             self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", background_checkpoints=on_disk)
             self.read_engine = _sqlite_engine(url, begin="BEGIN", background_checkpoints=on_disk)
             self._checkpointer = WalCheckpointer(str(parsed.database)) if on_disk and checkpoint_wal else None
-            # SQLite has one writer at a time. Without this lock, writer threads of this process wait in SQLite's
-            # busy handler, which sleeps and polls: under load some wait for seconds while others get through.
-            # Queued on a lock they proceed as soon as the writer before them commits. (Other processes still
-            # meet at SQLite's own lock; use PostgreSQL for several writer processes.)
-            self._writer_lock: threading.Lock | None = threading.Lock()
+            self._writer_lock: WriterLock | None = WriterLock(str(parsed.database) if on_disk else None)
         else:
             if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
                 url = str(parsed.set(drivername="postgresql+psycopg"))
@@ -157,9 +158,51 @@ class Database:
             group.close()
         if self._checkpointer is not None:
             self._checkpointer.close()
+        if self._writer_lock is not None:
+            self._writer_lock.close()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
+
+
+class WriterLock:
+    """SQLite's one writer at a time, queued for instead of polled for.
+
+    Without it, writers wait in SQLite's busy handler, which sleeps and polls (1, 2, 5 ... 100 ms between tries):
+    under load some wait for seconds while others get through. Threads of this process queue on a lock; processes
+    on the same database file (the server and its writer process, or ``serve --workers N``) then queue on an
+    advisory ``flock`` of ``<database>-writer.lock``, which the kernel hands over as soon as its holder lets go, and
+    releases if the holder dies. Where ``flock`` does not exist, processes meet at SQLite's own lock as before.
+    """
+
+    def __init__(self, database_path: str | None) -> None:
+        self._threads = threading.Lock()
+        self._descriptor: int | None = None
+        if database_path is not None and fcntl is not None:
+            self._descriptor = os.open(f"{database_path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._descriptor is None or fcntl is None:
+            return
+        try:
+            fcntl.flock(self._descriptor, fcntl.LOCK_EX)  # waits without the GIL
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            if self._descriptor is not None and fcntl is not None:
+                fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def close(self) -> None:
+        with self._threads:
+            descriptor, self._descriptor = self._descriptor, None
+        if descriptor is not None:
+            os.close(descriptor)
 
 
 class WalCheckpointer:
