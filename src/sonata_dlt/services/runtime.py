@@ -38,9 +38,7 @@ class Runtime:
         parties = PartyDirectory.from_settings(settings)
         with db.write() as session:
             ensure_bilaterals(session, parties)
-        schemas = ProductSchemaRegistry.from_directory(
-            settings.product_schema_dir, accept_unknown=settings.accept_unknown_product_types
-        )
+        schemas = _product_schemas(settings)
         keyring = Keyring.open(settings)  # the host key signs checkpoints and the local ledger journal
         components = {SCHEMAS_KEY: schemas, "keyring": keyring, "ledger": open_ledger(settings, keyring)}
         return cls(settings=settings, db=db, parties=parties, components=components)
@@ -50,12 +48,8 @@ class Runtime:
         """What the writer process (``services.writer_process``) needs: the database, whose schema the server has
         upgraded and whose WAL the server checkpoints, the parties and the product schemas."""
         db = Database(settings.database_url, checkpoint_wal=False)
-        schemas = ProductSchemaRegistry.from_directory(
-            settings.product_schema_dir, accept_unknown=settings.accept_unknown_product_types
-        )
-        return cls(
-            settings=settings, db=db, parties=PartyDirectory.from_settings(settings), components={SCHEMAS_KEY: schemas}
-        )
+        components = {SCHEMAS_KEY: _product_schemas(settings)}
+        return cls(settings=settings, db=db, parties=PartyDirectory.from_settings(settings), components=components)
 
     async def run_grouped(self, function: Callable[..., T], *args: Any) -> T:
         """``function(self, *args, session)`` as a group-commit job (``storage.group_commit``): in the writer process
@@ -69,3 +63,9 @@ class Runtime:
     def close(self) -> None:
         self.db.dispose()
         release_shared_database()
+
+
+def _product_schemas(settings: Settings) -> ProductSchemaRegistry:
+    return ProductSchemaRegistry.from_directory(
+        settings.product_schema_dir, accept_unknown=settings.accept_unknown_product_types
+    )

@@ -179,7 +179,10 @@ class WriterLock:
         self._threads = threading.Lock()
         self._descriptor: int | None = None
         if database_path is not None and fcntl is not None:
-            self._descriptor = os.open(f"{database_path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                self._descriptor = os.open(f"{database_path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:  # a read-only directory, say: readers need no lock, writers meet at SQLite's
+                log.warning("no writer lock file beside the database", extra={"error": str(exc)})
 
     def __enter__(self) -> None:
         self._threads.acquire()
