@@ -123,14 +123,15 @@ def test_answers_are_read_as_they_arrive() -> None:
     frames = _Frames(reader)
     stream = struct.pack("!i", 5) + b"hello" + struct.pack("!i", 3) + b"abc"
     try:
-        assert frames.read_available() == []
+        assert frames.read_available() == ([], False)
         os.write(writer, stream[:6])  # a size and one byte of the first message
-        assert frames.read_available() == []
+        assert frames.read_available() == ([], False)
         os.write(writer, stream[6:])
-        assert frames.read_available() == [b"hello", b"abc"]
+        assert frames.read_available() == ([b"hello", b"abc"], False)
+        os.write(writer, stream[:9])  # a whole message just before the end: still delivered
     finally:
         os.close(writer)
-    assert frames.read_available() is None
+    assert frames.read_available() == ([b"hello"], True)
     os.close(reader)
 
 

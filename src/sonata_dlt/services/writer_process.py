@@ -133,15 +133,19 @@ class WriterProcess:
             self._lost()
 
     def _receive(self) -> None:
+        if self._read_answers():  # end of file, or an answer we cannot read: either way the writer is lost
+            self._lost()
+
+    def _read_answers(self) -> bool:
+        """Settle the requests whose answers have arrived; whether the writer's end is closed (or unreadable)."""
         try:
-            messages = self._frames.read_available()
-            for message in messages or ():
+            messages, ended = self._frames.read_available()
+            for message in messages:
                 self._settle(pickle.loads(message))  # noqa: S301 - our own child process
         except Exception:
             log.exception("unreadable answer from the writer process")
-            messages = None
-        if messages is None:  # end of file, or an answer we cannot read: either way the writer is lost
-            self._lost()
+            return True
+        return ended
 
     def _settle(self, outcomes: list[tuple[int, bool, Any]]) -> None:
         for number, succeeded, value in outcomes:
@@ -193,11 +197,7 @@ class WriterProcess:
             self._process.join(timeout=STOP_TIMEOUT)
         if self._loop is not None:
             self._loop.remove_reader(self._results.fileno())
-        try:
-            for message in self._frames.read_available() or ():  # what it answered while stopping
-                self._settle(pickle.loads(message))  # noqa: S301 - our own child process
-        except Exception:
-            log.exception("unreadable answer from the writer process")
+        self._read_answers()  # what it answered while stopping
         self._fail_waiting()
         self._jobs.close()
         self._results.close()
@@ -281,15 +281,18 @@ class _Frames:
         self._descriptor = descriptor
         self._buffer = bytearray()
 
-    def read_available(self) -> list[bytes] | None:
-        """The complete messages that have arrived; ``None`` at end of file."""
+    def read_available(self) -> tuple[list[bytes], bool]:
+        """The complete messages that have arrived, and whether the writing end has closed (the last messages
+        before it closed are still returned)."""
+        ended = False
         while True:
             try:
                 chunk = os.read(self._descriptor, 1 << 20)
             except BlockingIOError:
                 break
             if not chunk:
-                return None
+                ended = True
+                break
             self._buffer += chunk
         messages: list[bytes] = []
         start = 0
@@ -302,7 +305,7 @@ class _Frames:
             messages.append(bytes(self._buffer[start + 4 : start + 4 + size]))
             start += 4 + size
         del self._buffer[:start]
-        return messages
+        return messages, ended
 
 
 def _widen_pipe(connection: Connection) -> None:
