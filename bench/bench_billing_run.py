@@ -26,15 +26,25 @@ from pathlib import Path
 from sqlalchemy import insert
 from sqlmodel import Session
 
-from sonata_dlt.services.billing import bills
-from sonata_dlt.services.billing.billing_run import RunRequest, create_run
-from sonata_dlt.services.billing.engine import Discount, Period, Price, ProductVersion, TaxRule, Terms, UsageTotal, rate
-from sonata_dlt.services.billing.inputs import COMPONENT, StoredInputs
-from sonata_dlt.services.billing.money import Rounding
-from sonata_dlt.services.billing.periods import Proration
-from sonata_dlt.services.parties import BilateralRef, Party
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.bilateral.billing import bills
+from sonata_dlt.bilateral.billing.billing_run import RunRequest, create_run
+from sonata_dlt.bilateral.billing.inputs import BILLING_INPUTS, StoredInputs
+from sonata_dlt.bilateral.rating.engine import (
+    Discount,
+    Period,
+    Price,
+    ProductVersion,
+    TaxRule,
+    Terms,
+    UsageTotal,
+    rate,
+)
+from sonata_dlt.bilateral.rating.money import Rounding
+from sonata_dlt.bilateral.rating.periods import Proration
+from sonata_dlt.core.parties import BilateralRef, Party
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import DEMO_SELLER_ID, Role, Settings
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.inventory import Product
 from sonata_dlt.storage.inventory import ProductVersion as VersionRow
 
@@ -138,9 +148,9 @@ def seed(runtime: Runtime, bilateral: BilateralRef, products: int) -> None:
 
 def whole_run(database_url: str, data_dir: Path, products: int, record: bool) -> tuple[int, float]:
     settings = Settings.load(database_url=database_url, data_dir=data_dir, demo=True, record_log=record)
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     try:
-        runtime.components[COMPONENT] = BenchInputs()
+        runtime.components[BILLING_INPUTS] = BenchInputs()
         bilateral = runtime.parties.bilaterals[0]
         seed(runtime, bilateral, products)
         started = time.perf_counter()

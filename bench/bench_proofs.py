@@ -5,7 +5,7 @@ RFC 9162 root, which the bench checks before measuring.
 
 * sonata-dlt: the real ``log_leaf`` / ``merkle_node`` tables of a SQLite database, created from the app's models
   and bulk-filled in one transaction (leaf hashes and perfect-subtree hashes from ``append_leaf``, the function
-  recording uses). Proofs are served by ``services.log_proofs``: one batched read of the O(log n) planned nodes,
+  recording uses). Proofs are served by ``verifiable_log.proofs``: one batched read of the O(log n) planned nodes,
   then the pure computation; the tree is never rebuilt. Measured inside one read transaction, and with a fresh
   read transaction around each proof (what an API request pays).
 * pymerkle: ``SqliteTree`` filled with ``append_entries`` (one transaction). It stores leaves only and computes
@@ -40,9 +40,9 @@ from typing import Any
 
 import pymerkle
 
-from sonata_dlt.services import log_proofs
 from sonata_dlt.storage.db import Database
 from sonata_dlt.transparency.merkle import append_leaf, leaf_hash, verify_consistency, verify_inclusion
+from sonata_dlt.verifiable_log import proofs as log_proofs
 
 BILATERAL = "bench-bilateral"
 SAMPLES = 2_000

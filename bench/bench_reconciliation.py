@@ -34,11 +34,13 @@ from typing import Any
 
 import duckdb
 
-from sonata_dlt.services import agreements, inventory_reports, reconciliation, report_files
-from sonata_dlt.services.parties import Party
-from sonata_dlt.services.report_uploads import Upload
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.bilateral import agreements
+from sonata_dlt.bilateral.reconciliation import runs as reconciliation
+from sonata_dlt.bilateral.reports import inventory_reports, report_files
+from sonata_dlt.bilateral.reports.report_uploads import Upload
+from sonata_dlt.core.parties import Party
 from sonata_dlt.settings import DEMO_BUYER_ID, DEMO_SELLER_ID, Role, Settings
+from sonata_dlt.startup.wiring import start_runtime
 
 TERMS = {
     "currency": "EUR",
@@ -152,7 +154,7 @@ def cpu_seconds() -> float:
 def ours(work: Path, buyer_csv: Path, seller_csv: Path) -> tuple[float, float, dict[str, int], Path]:
     work.mkdir(parents=True, exist_ok=True)
     settings = Settings.load(database_url=f"sqlite:///{work / 'bench.sqlite'}", data_dir=work / "data", demo=True)
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     buyer, seller = Party(DEMO_BUYER_ID, Role.BUYER), Party(DEMO_SELLER_ID, Role.SELLER)
     bilateral = runtime.parties.bilaterals[0]
     start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)

@@ -16,7 +16,7 @@ from connexion.resolver import Resolver
 
 from sonata_dlt.api.specs import ApiMount, base_path_of, connexion_spec, load_spec
 
-MOUNT = ApiMount("productOrderManagement.api.yaml", "ordering")
+MOUNT = ApiMount("productOrderManagement.api.yaml", "sonata.ordering")
 CANNED = json.dumps(
     {
         "id": "00000000-0000-4000-8000-000000000000",

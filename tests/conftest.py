@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from sonata_dlt.settings import DEMO_BUYER_TOKEN, DEMO_SELLER_TOKEN, Settings
+from sonata_dlt.startup.wiring import start_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 MEF_REFERENCE = REPO.parent / "shared" / "reference" / "sonata"
@@ -81,9 +82,8 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Any]:
     from sonata_dlt.api.app import create_app
-    from sonata_dlt.services.runtime import Runtime
 
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     try:
         yield create_app(settings, runtime, run_workers=False)
     finally:

@@ -47,7 +47,7 @@ class ApiError(SonataDltError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled as its class, arguments and attributes: it crosses from the writer process (see
-        # services.writer_process) to the server with its status, code and issues intact.
+        # startup.writer_process) to the server with its status, code and issues intact.
         return (_restore_error, (type(self), self.args, self.__dict__))
 
 

@@ -14,11 +14,12 @@ from openapi_schema_validator import OAS30Validator
 from sqlmodel import Session
 
 from billing.factories import make_terms
-from sonata_dlt.services.billing.engine import Period, Terms, UsageTotal
-from sonata_dlt.services.billing.inputs import COMPONENT, StoredInputs
-from sonata_dlt.services.parties import BilateralRef
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.bilateral.billing.inputs import BILLING_INPUTS, StoredInputs
+from sonata_dlt.bilateral.rating.engine import Period, Terms, UsageTotal
+from sonata_dlt.core.parties import BilateralRef
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import Settings
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.inventory import Product, ProductVersion
 from sonata_dlt.storage.types import rfc3339
 
@@ -100,8 +101,8 @@ def inputs() -> GivenInputs:
 
 @pytest.fixture
 def billing_runtime(settings: Settings, inputs: GivenInputs) -> Iterator[Runtime]:
-    runtime = Runtime.start(settings)
-    runtime.components[COMPONENT] = inputs
+    runtime = start_runtime(settings)
+    runtime.components[BILLING_INPUTS] = inputs
     try:
         yield runtime
     finally:
@@ -114,7 +115,8 @@ def billing_client(settings: Settings, billing_runtime: Runtime, monkeypatch: py
     from sonata_dlt.api.app import create_app
 
     # Only the billing APIs: these tests must not depend on the other APIs' handlers being deployed.
-    mounts = tuple(m for m in app_module.MOUNTS if m.package in ("billing", "smart_bilateral"))
+    billing_apis = ("bilateral.customer_bill", "bilateral.smart_bilateral")
+    mounts = tuple(m for m in app_module.MOUNTS if m.package in billing_apis)
     monkeypatch.setattr(app_module, "MOUNTS", mounts)
     app = create_app(settings, billing_runtime, run_workers=False)
     with app.test_client() as client:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sonata_dlt.services.billing.engine import Price, ProductVersion, TaxRule, Terms
-from sonata_dlt.services.billing.money import Rounding
-from sonata_dlt.services.billing.periods import Proration
+from sonata_dlt.bilateral.rating.engine import Price, ProductVersion, TaxRule, Terms
+from sonata_dlt.bilateral.rating.money import Rounding
+from sonata_dlt.bilateral.rating.periods import Proration
 
 
 def utc(*parts: int) -> datetime:

@@ -1,6 +1,6 @@
 """Plain-Python references, written from the documented forms only: the hash of reconciliation results
-(``reconciliation-results/v3``, ``services/reconciliation_results.py``: the ``key-ordered-row-encodings`` construction
-of ``services/row_hashes.py``) and the text of a stored report value (``services/report_files.py``).
+(``reconciliation-results/v3``, ``bilateral/reconciliation/results.py``: the ``key-ordered-row-encodings`` construction
+of ``bilateral/reports/row_hashes.py``) and the text of a stored report value (``bilateral/reports/report_files.py``).
 Nothing here imports the server's code: a verifier could copy this file.
 """
 

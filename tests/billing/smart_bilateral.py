@@ -6,8 +6,9 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from sonata_dlt.services import report_files, report_uploads
-from sonata_dlt.services.agreement_terms import parse_terms
+from sonata_dlt.bilateral.agreement_terms import parse_terms
+from sonata_dlt.bilateral.reports import report_files, report_uploads
+from sonata_dlt.startup.wiring import start_runtime
 
 API = "/mefApi/sonata/smartBilateral/v1"
 MARCH_START = "2025-03-01T00:00:00.000Z"
@@ -109,9 +110,8 @@ def log_size(app: Any) -> int:
 def streaming_client(settings: Any, monkeypatch: Any) -> Any:
     """A runtime and app as the server builds them (NDJSON bodies stream: see ``api/validation.py``)."""
     from sonata_dlt.api import app as app_module
-    from sonata_dlt.services.runtime import Runtime
 
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     return runtime, app_module.create_app(settings, runtime, run_workers=False)
 
 

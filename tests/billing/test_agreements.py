@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from sonata_dlt.bilateral.agreement_terms import bandwidth_label, engine_terms, parse_terms
+from sonata_dlt.bilateral.agreements import effective_agreement
+from sonata_dlt.bilateral.rating.engine import LineKind
 from sonata_dlt.errors import Unprocessable
-from sonata_dlt.services.agreement_terms import bandwidth_label, engine_terms, parse_terms
-from sonata_dlt.services.agreements import effective_agreement
-from sonata_dlt.services.billing.engine import LineKind
 from sonata_dlt.settings import Settings
+from sonata_dlt.startup.wiring import start_runtime
 from tests.billing.smart_bilateral import API, approved_agreement, log_size, make_terms, propose
 
 
@@ -214,13 +215,12 @@ def test_engine_terms_resolve_discounts_and_percentages() -> None:
 
 def test_parties_never_see_another_bilateral(make_settings: Callable[..., Settings]) -> None:
     from sonata_dlt.api.app import create_app
-    from sonata_dlt.services.runtime import Runtime
 
     settings = make_settings(
         tokens=[{"token": "other-buyer-token-0001", "party_id": "BUYER-2", "role": "buyer"}],
         bilaterals=[{"buyer_id": "BUYER-2", "seller_id": "SELLER-1"}],
     )
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     try:
         with create_app(settings, runtime, run_workers=False).test_client() as client:
             buyer1 = {"Authorization": "Bearer demo-buyer-token"}

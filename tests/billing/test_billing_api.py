@@ -15,9 +15,10 @@ from sqlmodel import func, select
 
 from billing.conftest import add_product
 from billing.factories import utc
-from sonata_dlt.services.parties import BilateralRef
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.core.parties import BilateralRef
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import Role
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.billing import BillingRun, CustomerBill, CustomerBillItem, Dispute, Settlement
 from tests.billing.smart_bilateral import API, APRIL_START, MARCH_START, approved_agreement, log_size, propose
 from tests.mirror import mirror_settings, mirror_token
@@ -42,7 +43,7 @@ def mirror(make_settings: Callable[..., Any]) -> Iterator[tuple[Any, Runtime, Bi
     from sonata_dlt.api.app import create_app
 
     settings = mirror_settings(make_settings, prefix="OPERATOR")
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     refs = {(ref.buyer_id, ref.seller_id): ref for ref in runtime.parties.bilaterals}
     try:
         with create_app(settings, runtime, run_workers=False).test_client() as client:

@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from billing.factories import MARCH, VAT, make_terms, make_version, utc
-from sonata_dlt.services.billing.engine import (
+from sonata_dlt.bilateral.rating.engine import (
     AdjustmentInput,
     Discount,
     LineKind,
@@ -22,8 +22,8 @@ from sonata_dlt.services.billing.engine import (
     UsageTotal,
     rate,
 )
-from sonata_dlt.services.billing.money import Rounding, round_fraction
-from sonata_dlt.services.billing.periods import Proration, add_months, month_fraction
+from sonata_dlt.bilateral.rating.money import Rounding, round_fraction
+from sonata_dlt.bilateral.rating.periods import Proration, add_months, month_fraction
 
 CENT = Decimal("0.01")
 PERIOD = Period(*MARCH)

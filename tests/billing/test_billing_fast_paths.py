@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.factories import MARCH, make_terms, make_version, utc
-from sonata_dlt.services.billing import bills
-from sonata_dlt.services.billing.engine import LineKind, Period, Price, TaxRule, UsageTotal, rate
-from sonata_dlt.services.billing.money import Rounding, round_fraction, round_ratio, to_minor_fraction
-from sonata_dlt.services.billing.periods import Proration, month_fraction
-from sonata_dlt.services.parties import BilateralRef
+from sonata_dlt.bilateral.billing import bills
+from sonata_dlt.bilateral.rating.engine import LineKind, Period, Price, TaxRule, UsageTotal, rate
+from sonata_dlt.bilateral.rating.money import Rounding, round_fraction, round_ratio, to_minor_fraction
+from sonata_dlt.bilateral.rating.periods import Proration, month_fraction
+from sonata_dlt.core.parties import BilateralRef
 from sonata_dlt.transparency.canonical import _is_plain, canonical_json, canonical_json_trusted
 
 BILATERAL = BilateralRef("b1", "BUYER-1", "SELLER-1", "origin")

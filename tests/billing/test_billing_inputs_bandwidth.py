@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sonata_dlt.services.billing.inputs import product_key
+from sonata_dlt.bilateral.billing.inputs import product_key
 
 
 def cir(value: Any, units: str) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.factories import MARCH, VAT, make_terms, make_version, utc
-from sonata_dlt.services.billing import bills
-from sonata_dlt.services.billing.engine import Discount, Period, ProductVersion, SlaEvent, SlaRule, SlaTier, rate
-from sonata_dlt.services.billing.money import Rounding
-from sonata_dlt.services.billing.settlement import Obligation, net_positions
-from sonata_dlt.services.parties import BilateralRef
+from sonata_dlt.bilateral.billing import bills
+from sonata_dlt.bilateral.rating.engine import Discount, Period, ProductVersion, SlaEvent, SlaRule, SlaTier, rate
+from sonata_dlt.bilateral.rating.money import Rounding
+from sonata_dlt.bilateral.settlement import Obligation, net_positions
+from sonata_dlt.core.parties import BilateralRef
 from sonata_dlt.transparency.canonical import canonical_json
 
 BILATERAL = BilateralRef("b1", "BUYER-1", "SELLER-1", "origin")

@@ -11,12 +11,14 @@ from sqlmodel import func, select
 
 from billing.conftest import GivenInputs, add_product
 from billing.factories import MARCH, VAT, make_terms, utc
+from sonata_dlt.bilateral.billing.billing_run import RunRequest, create_run, issue_bill
+from sonata_dlt.bilateral.billing.inputs import BILLING_INPUTS
+from sonata_dlt.bilateral.rating.engine import Period, SlaEvent, SlaRule, SlaTier
+from sonata_dlt.core.parties import BilateralRef, Party
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.errors import Conflict, Forbidden, Unprocessable
-from sonata_dlt.services.billing.billing_run import RunRequest, create_run, issue_bill
-from sonata_dlt.services.billing.engine import Period, SlaEvent, SlaRule, SlaTier
-from sonata_dlt.services.parties import BilateralRef, Party
-from sonata_dlt.services.runtime import Runtime
 from sonata_dlt.settings import DEMO_BUYER_ID, DEMO_SELLER_ID, Role
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.billing import BillingRun, CustomerBill, CustomerBillItem
 from sonata_dlt.storage.log import LogLeaf
 from sonata_dlt.transparency.canonical import canonical_json
@@ -130,9 +132,8 @@ def test_bad_input_is_refused_before_anything_is_stored(
 def test_a_run_without_an_approved_agreement_is_refused_and_stores_nothing(
     billing_runtime: Runtime, demo_bilateral: BilateralRef
 ) -> None:
-    from sonata_dlt.services.billing.inputs import COMPONENT
 
-    del billing_runtime.components[COMPONENT]  # the stored inputs: no agreement version was ever approved
+    del billing_runtime.components[BILLING_INPUTS]  # the stored inputs: no agreement version was ever approved
     add_product(billing_runtime, demo_bilateral, "P1", [(utc(2025, 1, 1), None, "accessEline", "100Mbps")])
     with pytest.raises(Unprocessable, match="no approved agreement version is in effect at 2025-03-01"):
         march_run(billing_runtime, demo_bilateral)
@@ -144,16 +145,15 @@ def test_a_run_without_an_approved_agreement_is_refused_and_stores_nothing(
 def test_the_same_inputs_give_the_same_bill_bytes_in_two_databases(
     make_settings: Callable[..., Any], tmp_path: Any
 ) -> None:
-    from sonata_dlt.services.billing.inputs import COMPONENT
 
     documents = []
     for name in ("one", "two"):
         settings = make_settings(database_url=f"sqlite:///{tmp_path / name}.sqlite")
-        runtime = Runtime.start(settings)
+        runtime = start_runtime(settings)
         try:
-            runtime.components[COMPONENT] = GivenInputs(terms_by_bilateral={}, usage_totals=[])
+            runtime.components[BILLING_INPUTS] = GivenInputs(terms_by_bilateral={}, usage_totals=[])
             bilateral = runtime.parties.bilaterals[0]
-            runtime.components[COMPONENT].terms_by_bilateral[bilateral.id] = make_terms(
+            runtime.components[BILLING_INPUTS].terms_by_bilateral[bilateral.id] = make_terms(
                 taxes=(VAT,), sla_rules=(SlaRule("A", (SlaTier(Decimal("99.9"), Decimal(10)),)),)
             )
             add_product(
@@ -194,7 +194,7 @@ def test_bulk_recorded_rows_read_back_as_the_documents_their_leaves_fingerprint(
     from sonata_dlt.transparency.canonical import state_hash
 
     inputs_terms = make_terms(taxes=(VAT,))
-    billing_runtime.components["billing.inputs"].terms_by_bilateral[demo_bilateral.id] = inputs_terms
+    billing_runtime.components[BILLING_INPUTS].terms_by_bilateral[demo_bilateral.id] = inputs_terms
     add_product(billing_runtime, demo_bilateral, "P1", [(utc(2025, 1, 1), None, "accessEline", "100Mbps")])
     add_product(billing_runtime, demo_bilateral, "P2", [(utc(2025, 3, 10), None, "accessEline", "1Gbps")])
     march_run(billing_runtime, demo_bilateral)

@@ -17,14 +17,14 @@ from sqlmodel import select
 
 from billing.conftest import add_product
 from billing.factories import MARCH, utc
+from sonata_dlt.bilateral.billing.billing_run import RunRequest, create_run
+from sonata_dlt.bilateral.billing.inputs import StoredInputs, product_key
+from sonata_dlt.bilateral.rating.engine import Period, ProductVersion
+from sonata_dlt.core.parties import BilateralRef, Party
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.errors import Conflict
-from sonata_dlt.services import inventory
-from sonata_dlt.services.billing.billing_run import RunRequest, create_run
-from sonata_dlt.services.billing.engine import Period, ProductVersion
-from sonata_dlt.services.billing.inputs import StoredInputs, product_key
-from sonata_dlt.services.parties import BilateralRef, Party
-from sonata_dlt.services.runtime import Runtime
 from sonata_dlt.settings import DEMO_SELLER_ID, Role
+from sonata_dlt.sonata import inventory
 from sonata_dlt.storage.inventory import Product
 from sonata_dlt.storage.inventory import ProductVersion as VersionRow
 

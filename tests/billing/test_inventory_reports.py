@@ -12,10 +12,11 @@ from typing import Any
 import duckdb
 import pytest
 
+from sonata_dlt.bilateral.agreement_terms import parse_terms
+from sonata_dlt.bilateral.report_columns import REPORT_COLUMNS
+from sonata_dlt.bilateral.reports import report_files, report_uploads, row_hashes
 from sonata_dlt.errors import Unprocessable
-from sonata_dlt.services import report_files, report_uploads, row_hashes
-from sonata_dlt.services.agreement_terms import parse_terms
-from sonata_dlt.services.report_rows import REPORT_COLUMNS
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.transparency.canonical import canonical_json
 from tests.billing.reference_hashes import REPORT_COLUMNS as DOCUMENTED_KINDS
 from tests.billing.reference_hashes import report_text
@@ -215,13 +216,12 @@ def test_a_report_needs_an_approved_agreement_and_a_sane_period(
 
 def test_isolation_between_parties_of_other_bilaterals(make_settings: Any) -> None:
     from sonata_dlt.api.app import create_app
-    from sonata_dlt.services.runtime import Runtime
 
     settings = make_settings(
         tokens=[{"token": "other-buyer-token-0001", "party_id": "BUYER-2", "role": "buyer"}],
         bilaterals=[{"buyer_id": "BUYER-2", "seller_id": "SELLER-1"}],
     )
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     try:
         with create_app(settings, runtime, run_workers=False).test_client() as client:
             buyer1 = {"Authorization": "Bearer demo-buyer-token"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sonata_dlt.services.product_bandwidth import bandwidth_mbps, information_rate_mbps
+from sonata_dlt.sonata.product_bandwidth import bandwidth_mbps, information_rate_mbps
 
 
 def rate(value: Any, units: str) -> dict[str, Any]:

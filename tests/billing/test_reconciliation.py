@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from sonata_dlt.services import report_files
-from sonata_dlt.services.agreement_terms import parse_terms
-from sonata_dlt.services.reconciliation import billable_service_keys, compute_results
-from sonata_dlt.services.reconciliation_results import StoredResults
+from sonata_dlt.bilateral.agreement_terms import parse_terms
+from sonata_dlt.bilateral.reconciliation.results import StoredResults
+from sonata_dlt.bilateral.reconciliation.runs import billable_service_keys, compute_results
+from sonata_dlt.bilateral.reports import report_files
 from tests.billing.reference_hashes import results_hash as reference_results_hash
 from tests.billing.smart_bilateral import (
     API,
@@ -331,7 +331,7 @@ def test_the_inventory_snapshot_reads_mef_bandwidth_profiles(
 
 def test_results_of_the_full_form_v3_are_read_from_their_file_alone(tmp_path: Path) -> None:
     """Reconciliations stored before form v4 hold every result, matched ones included: nothing is derived."""
-    from sonata_dlt.services.reconciliation import stored_results
+    from sonata_dlt.bilateral.reconciliation.runs import stored_results
     from sonata_dlt.storage.billing_inputs import Reconciliation
 
     path = tmp_path / "reconciliations" / "full.parquet"

@@ -10,15 +10,16 @@ import pytest
 
 from billing.conftest import GivenInputs, add_product
 from billing.factories import MARCH, VAT, make_terms, utc
+from sonata_dlt.bilateral import disputes, settlement
+from sonata_dlt.bilateral.billing.billing_run import RunRequest, create_run, issue_bill
+from sonata_dlt.bilateral.billing.bills import items_of
+from sonata_dlt.bilateral.billing.inputs import BILLING_INPUTS
+from sonata_dlt.bilateral.rating.engine import Period
+from sonata_dlt.core.parties import BilateralRef, Party
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.errors import Conflict, Forbidden, Unprocessable
-from sonata_dlt.services.billing import disputes, settlement
-from sonata_dlt.services.billing.billing_run import RunRequest, create_run, issue_bill
-from sonata_dlt.services.billing.bills import items_of
-from sonata_dlt.services.billing.engine import Period
-from sonata_dlt.services.billing.inputs import COMPONENT
-from sonata_dlt.services.parties import BilateralRef, Party
-from sonata_dlt.services.runtime import Runtime
 from sonata_dlt.settings import Role
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.billing import CustomerBill, CustomerBillItem
 from tests.mirror import mirror_settings
 
@@ -34,11 +35,11 @@ def cents(amount: Decimal) -> int:
 @pytest.fixture
 def mirror(make_settings: Callable[..., Any]) -> Iterator[tuple[Runtime, BilateralRef, BilateralRef]]:
     settings = mirror_settings(make_settings)
-    runtime = Runtime.start(settings)
-    runtime.components[COMPONENT] = GivenInputs()
+    runtime = start_runtime(settings)
+    runtime.components[BILLING_INPUTS] = GivenInputs()
     refs = {(ref.buyer_id, ref.seller_id): ref for ref in runtime.parties.bilaterals}
     a_buys, b_buys = refs[("OP-A", "OP-B")], refs[("OP-B", "OP-A")]
-    runtime.components[COMPONENT].terms_by_bilateral.update(
+    runtime.components[BILLING_INPUTS].terms_by_bilateral.update(
         {a_buys.id: make_terms(taxes=(VAT,)), b_buys.id: make_terms(taxes=(VAT,))}
     )
     # A buys a full March of 100 Mbps from B: 300.00 + 20 % VAT.

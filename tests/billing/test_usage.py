@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sonata_dlt.services.usage import usage_totals
+from sonata_dlt.bilateral.usage import usage_totals
 from sonata_dlt.settings import Role
 from tests.billing.smart_bilateral import API, approved_agreement, log_size, streaming_client
 

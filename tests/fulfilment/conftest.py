@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from inventory.factories import access_eline, add_item, order_create
 
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import Settings
+from sonata_dlt.startup.wiring import start_runtime
 
 ORDERING = "/mefApi/sonata/productOrderingManagement/v10"
 FULFIL = "/mefApi/sonata/sellerFulfilment/v1"
@@ -18,7 +19,7 @@ INVENTORY = "/mefApi/sonata/productInventory/v7"
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    started = Runtime.start(settings)
+    started = start_runtime(settings)
     try:
         yield started
     finally:

@@ -9,9 +9,9 @@ from typing import Any
 from inventory.factories import access_eline, add_item, operator_uni
 
 from fulfilment.conftest import INVENTORY, ORDERING, PlaceOrder
-from sonata_dlt.services.auto_fulfilment import AUTO_MILESTONE, AutoFulfilment, auto_fulfilment_worker
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import Settings
+from sonata_dlt.sonata.auto_fulfilment import AUTO_MILESTONE, AutoFulfilment, auto_fulfilment_worker
 from sonata_dlt.storage.types import utcnow
 
 

@@ -62,10 +62,10 @@ def test_buyer_order_with_invalid_configuration_is_422(api: Any, buyer_headers: 
 
 def test_unknown_types_pass_when_configured(make_settings: Any, buyer_headers: dict[str, str]) -> None:
     from sonata_dlt.api.app import create_app
-    from sonata_dlt.services.runtime import Runtime
+    from sonata_dlt.startup.wiring import start_runtime
 
     settings = make_settings(accept_unknown_product_types=True)
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     try:
         with create_app(settings, runtime, run_workers=False).test_client() as client:
             unknown = {"@type": "urn:example:dark-fibre:v1", "strands": 2}

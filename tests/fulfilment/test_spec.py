@@ -24,7 +24,7 @@ def test_every_operation_has_a_handler_and_sonata_errors() -> None:
             operation = item.get(method)
             if operation is None:
                 continue
-            module = importlib.import_module(f"sonata_dlt.api.fulfilment.{snake_case(operation['tags'][0])}")
+            module = importlib.import_module(f"sonata_dlt.api.sonata.fulfilment.{snake_case(operation['tags'][0])}")
             assert callable(getattr(module, snake_case(operation["operationId"]))), (path, method)
             assert {"401", "403", "500"} <= set(operation["responses"]), (path, method)
             if "requestBody" in operation:

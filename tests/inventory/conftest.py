@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from sonata_dlt.services import inventory
-from sonata_dlt.services.parties import BilateralRef
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.core.parties import BilateralRef
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import Settings
+from sonata_dlt.sonata import inventory
+from sonata_dlt.startup.wiring import start_runtime
 
 BUYER_2_TOKEN = "second-buyer-token-0123456789"
 
@@ -27,7 +28,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    started = Runtime.start(settings)
+    started = start_runtime(settings)
     try:
         yield started
     finally:

@@ -10,7 +10,7 @@ import pytest
 from inventory.conftest import BUYER_2_TOKEN, Complete, at
 from inventory.factories import access_eline, add_item, change_item, internet_access, operator_uni, order_document
 from inventory.mef import assert_product, assert_product_find
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.core.runtime import Runtime
 
 BASE = "/mefApi/sonata/productInventory/v7"
 

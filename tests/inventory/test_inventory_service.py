@@ -9,9 +9,9 @@ from sqlmodel import select
 
 from inventory.conftest import Complete, at, bilateral_of
 from inventory.factories import access_eline, add_item, change_item, operator_uni, order_document
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.errors import Conflict, Unprocessable
-from sonata_dlt.services import inventory
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.sonata import inventory
 from sonata_dlt.storage.inventory import Product
 from sonata_dlt.storage.log import LogLeaf
 

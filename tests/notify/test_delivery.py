@@ -20,6 +20,7 @@ from aiohttp import web
 from sqlalchemy import update as sa_update
 from sqlmodel import select
 
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.notify.delivery import (
     PURGE_BATCH,
     DeliveryWorker,
@@ -31,8 +32,8 @@ from sonata_dlt.notify.delivery import (
     settle,
 )
 from sonata_dlt.notify.outbox import PRODUCT_ORDERING, enqueue
-from sonata_dlt.services.runtime import Runtime
 from sonata_dlt.settings import NotifyConfig, Settings
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.hub import HubSubscription, OutboxEvent
 from sonata_dlt.storage.types import utcnow
 
@@ -136,7 +137,7 @@ def make_runtime(make_settings: Callable[..., Settings]) -> Iterator[Callable[..
     started: list[Runtime] = []
 
     def factory(**notify: Any) -> Runtime:
-        runtime = Runtime.start(make_settings(notify=fast_notify(**notify)))
+        runtime = start_runtime(make_settings(notify=fast_notify(**notify)))
         started.append(runtime)
         return runtime
 

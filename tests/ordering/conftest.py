@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from sqlmodel import func, select
 
-from sonata_dlt.services.parties import Party
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.core.parties import Party
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import DEMO_BUYER_ID, DEMO_SELLER_ID, Role, Settings
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.hub import OutboxEvent
 from sonata_dlt.storage.log import LogLeaf
 
@@ -49,7 +50,7 @@ def ordering_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mount only the Product Ordering spec: these tests need no other API, and loading every spec is slow."""
     from sonata_dlt.api import app
 
-    monkeypatch.setattr(app, "MOUNTS", tuple(m for m in app.MOUNTS if m.package == "ordering"))
+    monkeypatch.setattr(app, "MOUNTS", tuple(m for m in app.MOUNTS if m.package == "sonata.ordering"))
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def runtime_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
     from sonata_dlt.api.app import create_app
 
     ordering_only(monkeypatch)
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     try:
         yield runtime, create_app(settings, runtime, run_workers=False)
     finally:

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from sonata_dlt.services.ordering.orders import json_copy
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.core.runtime import Runtime
+from sonata_dlt.sonata.ordering.orders import json_copy
 from sonata_dlt.storage.log import LogLeaf
 from sonata_dlt.transparency.canonical import canonical_json
 from tests.ordering.conftest import BASE, order_body

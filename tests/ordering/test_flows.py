@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.errors import Conflict, Forbidden
-from sonata_dlt.services.ordering import charges, seller
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.sonata.ordering import charges, seller
 from sonata_dlt.storage.types import utcnow
 
 from .conftest import BASE, BUYER, CONTACT, SELLER

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.errors import BadRequest
-from sonata_dlt.services.hubs import parse_event_types
-from sonata_dlt.services.ordering import seller
-from sonata_dlt.services.ordering.common import EVENT_TYPES
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.sonata.hubs import parse_event_types
+from sonata_dlt.sonata.ordering import seller
+from sonata_dlt.sonata.ordering.common import EVENT_TYPES
 from sonata_dlt.storage.hub import HubSubscription
 
 from .conftest import BASE, SELLER

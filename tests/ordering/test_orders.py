@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from sqlmodel import func, select
 
-from sonata_dlt.services.ordering import seller
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import Settings
+from sonata_dlt.sonata.ordering import seller
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.ordering import ProductOrderRow
 
 from .conftest import BASE, CONTACT, SELLER, order_body, ordering_only
@@ -130,7 +131,7 @@ def test_product_configuration_is_checked_against_the_mef_schema(
 
     ordering_only(monkeypatch)
     strict = make_settings()  # the MEF product schemas, unknown types refused
-    runtime = Runtime.start(strict)
+    runtime = start_runtime(strict)
     try:
         with create_app(strict, runtime, run_workers=False).test_client() as client:
             response = client.post(f"{BASE}/productOrder", json=order_body(), headers=buyer_headers)
@@ -283,7 +284,7 @@ def test_another_bilateral_sees_nothing(
         tokens=[{"token": other_token, "party_id": "BUYER-2", "role": "buyer"}],
         bilaterals=[{"buyer_id": "BUYER-2", "seller_id": "SELLER-1"}],
     )
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     other = {"Authorization": f"Bearer {other_token}"}
     try:
         with create_app(settings, runtime, run_workers=False).test_client() as client:

@@ -18,8 +18,10 @@ from inventory.factories import (
 )
 
 from sonata_dlt.errors import ConfigurationError, Unprocessable
-from sonata_dlt.services.product_schemas import COMPONENT_KEY, ProductSchemaRegistry, registry_of
 from sonata_dlt.settings import Settings
+from sonata_dlt.sonata.product_schemas import PRODUCT_SCHEMAS as SCHEMAS_KEY
+from sonata_dlt.sonata.product_schemas import ProductSchemaRegistry, registry_of
+from sonata_dlt.startup.wiring import start_runtime
 
 POINTER = "/productOrderItem/0/product/productConfiguration"
 
@@ -153,13 +155,12 @@ def test_unreadable_schema_is_a_configuration_error(tmp_path: Path) -> None:
 
 
 def test_runtime_builds_the_registry(make_settings: Any) -> None:
-    from sonata_dlt.services.runtime import Runtime
 
     settings: Settings = make_settings()
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     try:
-        registry = registry_of(runtime.components)
-        assert runtime.components[COMPONENT_KEY] is registry
+        registry = registry_of(runtime)
+        assert runtime.components[SCHEMAS_KEY] is registry
         assert ACCESS_ELINE in registry.types
         assert not registry.accept_unknown
     finally:

@@ -1,4 +1,4 @@
-"""The writer process commits order creates beside the server's event loop (``services.writer_process``)."""
+"""The writer process commits order creates beside the server's event loop (``startup.writer_process``)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from sonata_dlt.core.runtime import WRITER, Runtime
 from sonata_dlt.errors import Conflict, Issue, Unprocessable
-from sonata_dlt.services.runtime import WRITER_KEY, Runtime
-from sonata_dlt.services.writer_process import WriterProcess, _Frames
 from sonata_dlt.settings import Settings
+from sonata_dlt.startup.wiring import start_runtime
+from sonata_dlt.startup.writer_process import WriterProcess, _Frames
 from tests.ordering.conftest import BASE, order_body, ordering_only
 
 
@@ -27,7 +28,7 @@ def process_app(
 
     ordering_only(monkeypatch)
     settings = make_settings(group_commit="process", accept_unknown_product_types=True)
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     try:
         yield runtime, create_app(settings, runtime, run_workers=False)
     finally:
@@ -35,7 +36,7 @@ def process_app(
 
 
 def _writer(runtime: Runtime) -> WriterProcess:
-    writer = runtime.components[WRITER_KEY]
+    writer = runtime.components[WRITER]
     assert isinstance(writer, WriterProcess)
     return writer
 
@@ -68,7 +69,7 @@ def test_concurrent_creates_commit_in_the_writer_process(
         assert writer.alive
         assert runtime.db._group is None, "a create went to the server's own writer thread"
     # Leaving the client shuts the app down: the process commits what it holds and exits.
-    assert WRITER_KEY not in runtime.components
+    assert WRITER not in runtime.components
     assert writer._process.exitcode == 0
 
 

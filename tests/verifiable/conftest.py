@@ -7,17 +7,18 @@ from typing import Any
 
 import pytest
 
-from sonata_dlt.services.parties import BilateralRef
-from sonata_dlt.services.recording import Change, record_change
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.core.parties import BilateralRef
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import Settings
+from sonata_dlt.startup.wiring import start_runtime
+from sonata_dlt.verifiable_log.recording import Change, record_change
 
 BASE = "/mefApi/sonata/verifiableLog/v1"
 
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    started = Runtime.start(settings)
+    started = start_runtime(settings)
     try:
         yield started
     finally:
@@ -58,7 +59,7 @@ def api(settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -
     from sonata_dlt.api import app as app_module
     from sonata_dlt.api.specs import ApiMount
 
-    monkeypatch.setattr(app_module, "MOUNTS", (ApiMount("verifiableLog.api.yaml", "proofs"),))
+    monkeypatch.setattr(app_module, "MOUNTS", (ApiMount("verifiableLog.api.yaml", "verifiable_log"),))
     app = app_module.create_app(settings, runtime, run_workers=False)
     with app.test_client() as client:
         yield client

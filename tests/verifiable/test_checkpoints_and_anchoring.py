@@ -10,13 +10,15 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.errors import LedgerUnavailable
 from sonata_dlt.ledger.base import AnchorReceipt
-from sonata_dlt.services import anchoring, checkpoints
-from sonata_dlt.services.keyring import keyring_of
-from sonata_dlt.services.runtime import Runtime
 from sonata_dlt.settings import Settings
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.checkpoints import Checkpoint
+from sonata_dlt.verifiable_log import anchoring, checkpoints
+from sonata_dlt.verifiable_log.anchoring import LEDGER
+from sonata_dlt.verifiable_log.keyring import KEYRING
 from tests.verifiable.conftest import BASE
 
 
@@ -28,15 +30,15 @@ def _sizes(runtime: Runtime) -> list[int]:
 def test_host_key_is_generated_private_and_reused(settings: Settings, runtime: Runtime) -> None:
     path = settings.resolved_host_key_path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again = Runtime.start(settings)
+    again = start_runtime(settings)
     try:
-        assert keyring_of(again.components).host_vkey == keyring_of(runtime.components).host_vkey
+        assert again.components[KEYRING].host_vkey == runtime.components[KEYRING].host_vkey
     finally:
         again.close()
 
 
 def test_cutter_cuts_by_size_not_before(runtime: Runtime, record: Callable[..., None]) -> None:
-    keyring = keyring_of(runtime.components)
+    keyring = runtime.components[KEYRING]
     record(3)
     assert checkpoints.cut_due(runtime.db, keyring, every_leaves=4, every_seconds=3600) == []
     record(1)
@@ -45,7 +47,7 @@ def test_cutter_cuts_by_size_not_before(runtime: Runtime, record: Callable[..., 
 
 
 def test_cutter_cuts_by_time(runtime: Runtime, record: Callable[..., None]) -> None:
-    keyring = keyring_of(runtime.components)
+    keyring = runtime.components[KEYRING]
     record(1)
     assert checkpoints.cut_due(runtime.db, keyring, every_leaves=1000, every_seconds=3600) == []
     # every_seconds=0.000001 stands for "the interval has passed" without sleeping in the test.
@@ -84,7 +86,7 @@ def test_anchoring_queues_while_the_ledger_is_down(
     runtime: Runtime, record: Callable[..., None], api: Any, buyer_headers: Any
 ) -> None:
     ledger = SwitchableLedger()
-    keyring = keyring_of(runtime.components)
+    keyring = runtime.components[KEYRING]
     record(2)
     checkpoints.cut_now(runtime.db, keyring, runtime.parties.bilaterals[0])
     ledger.up = False
@@ -110,9 +112,9 @@ def test_anchoring_queues_while_the_ledger_is_down(
 
 
 def test_default_local_ledger_anchors_and_verifies(runtime: Runtime, record: Callable[..., None]) -> None:
-    backend = runtime.components["ledger"]
+    backend = runtime.components[LEDGER]
     record(3)
-    view, _ = checkpoints.cut_now(runtime.db, keyring_of(runtime.components), runtime.parties.bilaterals[0])
+    view, _ = checkpoints.cut_now(runtime.db, runtime.components[KEYRING], runtime.parties.bilaterals[0])
     assert anchoring.anchor_due(runtime.db, backend) == 1
     stored = anchoring.receipts(runtime.db, runtime.parties.bilaterals[0].id, offset=0, limit=10)[0]
     receipt = AnchorReceipt.from_json(stored[0][0].receipt)

@@ -11,13 +11,14 @@ import pytest
 from client.live_server import order_body
 from sqlmodel import col, select
 
-from sonata_dlt.services import log_proofs
-from sonata_dlt.services.ordering.orders import create_order
-from sonata_dlt.services.recording import split_frontier
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import DEMO_BUYER_TOKEN, Settings
+from sonata_dlt.sonata.ordering.orders import create_order
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.log import Bilateral, LogLeaf
 from sonata_dlt.transparency.merkle import MemoryTree, root_from_frontier
+from sonata_dlt.verifiable_log import proofs as log_proofs
+from sonata_dlt.verifiable_log.recording import split_frontier
 from tests.verifiable.conftest import append_changes
 
 pytestmark = pytest.mark.postgres
@@ -32,7 +33,7 @@ def _settings(url: str, tmp_path: Path) -> Settings:
 
 
 def _process_writer(url: str, data_dir: str, name: str) -> None:
-    runtime = Runtime.start(Settings.load(database_url=url, data_dir=data_dir, demo=True), create_schema=False)
+    runtime = start_runtime(Settings.load(database_url=url, data_dir=data_dir, demo=True), create_schema=False)
     try:
         append_changes(runtime, runtime.parties.bilaterals[0], EACH, resource=name)
     finally:
@@ -58,7 +59,7 @@ def _check_log(runtime: Runtime, expected: int) -> None:
 
 
 def test_threads_append_gap_free(postgres_url: str, tmp_path: Path) -> None:
-    runtime = Runtime.start(_settings(postgres_url, tmp_path))
+    runtime = start_runtime(_settings(postgres_url, tmp_path))
     try:
         bilateral = runtime.parties.bilaterals[0]
         with ThreadPoolExecutor(THREADS) as pool:
@@ -69,7 +70,7 @@ def test_threads_append_gap_free(postgres_url: str, tmp_path: Path) -> None:
 
 
 def test_processes_and_threads_append_gap_free(postgres_url: str, tmp_path: Path) -> None:
-    runtime = Runtime.start(_settings(postgres_url, tmp_path))
+    runtime = start_runtime(_settings(postgres_url, tmp_path))
     try:
         bilateral = runtime.parties.bilaterals[0]
         context = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited connections
@@ -92,7 +93,7 @@ def test_processes_and_threads_append_gap_free(postgres_url: str, tmp_path: Path
 def test_concurrent_order_creates_never_deadlock(postgres_url: str, tmp_path: Path) -> None:
     """A create inserts rows that reference its bilateral (taking KEY SHARE on it) before it locks the log head.
     Two creates upgrading that to FOR UPDATE deadlocked each other; the log head lock is NO KEY UPDATE."""
-    runtime = Runtime.start(_settings(postgres_url, tmp_path))
+    runtime = start_runtime(_settings(postgres_url, tmp_path))
     try:
         buyer = runtime.parties.authenticate(f"Bearer {DEMO_BUYER_TOKEN}")
         with ThreadPoolExecutor(THREADS) as pool:

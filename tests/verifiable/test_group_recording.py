@@ -13,22 +13,23 @@ import pytest
 from client.live_server import order_body
 from sqlmodel import Session, col, select
 
+from sonata_dlt.core.parties import BilateralRef
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.errors import Unprocessable
-from sonata_dlt.services import log_proofs
-from sonata_dlt.services.ordering.orders import place_order
-from sonata_dlt.services.parties import BilateralRef
-from sonata_dlt.services.recording import Change, lock_log_head, record_change
-from sonata_dlt.services.runtime import Runtime
 from sonata_dlt.settings import DEMO_BUYER_TOKEN, Settings
+from sonata_dlt.sonata.ordering.orders import place_order
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.log import LogLeaf
 from sonata_dlt.storage.ordering import ProductOrderItemDates, ProductOrderRow
 from sonata_dlt.transparency.merkle import MemoryTree, verify_inclusion
+from sonata_dlt.verifiable_log import proofs as log_proofs
+from sonata_dlt.verifiable_log.recording import Change, lock_log_head, record_change
 
 
 @pytest.fixture
 def open_runtime(make_settings: Callable[..., Settings]) -> Iterator[Runtime]:
     """A runtime that accepts any product type (the orders here are about the log, not the catalogue)."""
-    started = Runtime.start(make_settings(product_schema_dir=None))
+    started = start_runtime(make_settings(product_schema_dir=None))
     try:
         yield started
     finally:

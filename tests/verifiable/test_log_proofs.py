@@ -7,12 +7,13 @@ from collections.abc import Callable
 import pytest
 from sqlmodel import col, select
 
-from sonata_dlt.services import log_proofs
-from sonata_dlt.services.parties import BilateralRef
-from sonata_dlt.services.runtime import Runtime
+from sonata_dlt.core.parties import BilateralRef
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import Settings
+from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.log import LogLeaf
 from sonata_dlt.transparency.merkle import EMPTY_ROOT, MemoryTree, verify_consistency, verify_inclusion
+from sonata_dlt.verifiable_log import proofs as log_proofs
 from tests.mirror import mirror_settings
 from tests.verifiable.conftest import append_changes
 
@@ -59,9 +60,9 @@ def test_consistency_proofs_match_and_verify(runtime: Runtime, bilateral: Bilate
 def test_stored_frontier_root_equals_recomputed_root(
     runtime: Runtime, bilateral: BilateralRef, stored: MemoryTree
 ) -> None:
-    from sonata_dlt.services.recording import split_frontier
     from sonata_dlt.storage.log import Bilateral
     from sonata_dlt.transparency.merkle import root_from_frontier
+    from sonata_dlt.verifiable_log.recording import split_frontier
 
     with runtime.db.read() as session:
         head = session.get(Bilateral, bilateral.id)
@@ -84,7 +85,7 @@ def test_a_missing_stored_node_is_reported_not_papered_over(
 
 def test_proofs_read_only_their_own_bilaterals_nodes(make_settings: Callable[..., Settings]) -> None:
     settings = mirror_settings(make_settings)
-    runtime = Runtime.start(settings)
+    runtime = start_runtime(settings)
     try:
         first, second = runtime.parties.bilaterals
         # Same sizes, different leaves: any node read from the wrong log would change a proof.

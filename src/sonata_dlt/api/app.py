@@ -21,20 +21,21 @@ from sonata_dlt.api.errors import install_error_handlers
 from sonata_dlt.api.middleware import AuthAndLimitsMiddleware, RequestLogMiddleware
 from sonata_dlt.api.specs import ApiMount, TagResolver, base_path_of, connexion_spec, load_spec
 from sonata_dlt.api.validation import SONATA_VALIDATOR_MAP
-from sonata_dlt.services.runtime import WRITER_KEY, Runtime
-from sonata_dlt.services.writer_process import WriterProcess
+from sonata_dlt.core.runtime import WRITER, Runtime
 from sonata_dlt.settings import Settings
+from sonata_dlt.startup.wiring import start_runtime
+from sonata_dlt.startup.writer_process import WriterProcess
 
 log = logging.getLogger("sonata_dlt.app")
 
 # Every API this server offers: the spec in openapi/ and the handler package under sonata_dlt.api.
 MOUNTS: tuple[ApiMount, ...] = (
-    ApiMount("productOrderManagement.api.yaml", "ordering"),
-    ApiMount("productInventoryManagement.api.yaml", "inventory"),
-    ApiMount("sellerFulfilment.api.yaml", "fulfilment"),
-    ApiMount("customerBillManagement.api.yaml", "billing"),
-    ApiMount("verifiableLog.api.yaml", "proofs"),
-    ApiMount("smartBilateral.api.yaml", "smart_bilateral"),
+    ApiMount("productOrderManagement.api.yaml", "sonata.ordering"),
+    ApiMount("productInventoryManagement.api.yaml", "sonata.inventory"),
+    ApiMount("sellerFulfilment.api.yaml", "sonata.fulfilment"),
+    ApiMount("customerBillManagement.api.yaml", "bilateral.customer_bill"),
+    ApiMount("verifiableLog.api.yaml", "verifiable_log"),
+    ApiMount("smartBilateral.api.yaml", "bilateral.smart_bilateral"),
 )
 
 
@@ -50,10 +51,10 @@ class Worker(Protocol):
 # (None when settings switch the worker off).
 WORKER_FACTORIES: tuple[str, ...] = (
     "sonata_dlt.notify.delivery:delivery_worker",
-    "sonata_dlt.services.checkpoints:cutter_worker",
-    "sonata_dlt.services.anchoring:anchor_worker",
-    "sonata_dlt.services.auto_fulfilment:auto_fulfilment_worker",
-    "sonata_dlt.services.ordering.charges:charge_timeout_worker",
+    "sonata_dlt.verifiable_log.checkpoints:cutter_worker",
+    "sonata_dlt.verifiable_log.anchoring:anchor_worker",
+    "sonata_dlt.sonata.auto_fulfilment:auto_fulfilment_worker",
+    "sonata_dlt.sonata.ordering.charges:charge_timeout_worker",
 )
 
 
@@ -64,7 +65,7 @@ def _load_factory(path: str) -> Callable[[Runtime], Worker | None]:
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None, *, run_workers: bool = True) -> AsyncApp:
-    runtime = runtime or Runtime.start(settings)
+    runtime = runtime or start_runtime(settings)
     context.install_runtime(runtime)
 
     @contextlib.asynccontextmanager
@@ -87,7 +88,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, run_worker
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if writer is not None:
-                runtime.components.pop(WRITER_KEY, None)
+                runtime.components.pop(WRITER)
                 writer.close()
             gc.unfreeze()
 
@@ -125,12 +126,12 @@ def app_from_environment() -> AsyncApp:
 
 
 async def _start_writer_process(runtime: Runtime) -> WriterProcess | None:
-    """The writer process that commits order creates (``services.writer_process``), unless settings ask for the
+    """The writer process that commits order creates (``startup.writer_process``), unless settings ask for the
     thread."""
     if runtime.settings.group_commit != "process":
         return None
     writer = await asyncio.to_thread(WriterProcess, runtime.settings)  # imports and opens the database: seconds
-    runtime.components[WRITER_KEY] = writer
+    runtime.components[WRITER] = writer
     return writer
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
+from sonata_dlt.core.parties import Party
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.errors import Unauthorized
-from sonata_dlt.services.parties import Party
-from sonata_dlt.services.runtime import Runtime
 
 _runtime: Runtime | None = None
 party_var: ContextVar[Party | None] = ContextVar("sonata_party", default=None)

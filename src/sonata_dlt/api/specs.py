@@ -8,7 +8,7 @@ is adapted in memory, because connexion 3 cannot route them as published:
   Responses still carry ``application/json;charset=utf-8`` (see ``responses.py``).
 - ``security`` is removed: authentication happens in our middleware for every path, with Sonata error bodies.
 - Each operation gets ``x-openapi-router-controller``: the handler module named by its (single) tag, inside the
-  API's package. ``productOrder`` -> ``sonata_dlt.api.ordering.product_order``; ``events subscription`` ->
+  API's package. ``productOrder`` -> ``sonata_dlt.api.sonata.ordering.product_order``; ``events subscription`` ->
   ``...events_subscription``. The function is the operationId in snake_case.
 """
 

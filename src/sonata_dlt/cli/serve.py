@@ -11,6 +11,7 @@ from typing import Any
 from sonata_dlt.errors import ConfigurationError
 from sonata_dlt.logs import configure_logging
 from sonata_dlt.settings import Settings
+from sonata_dlt.startup.wiring import start_runtime
 
 log = logging.getLogger("sonata_dlt.serve")
 
@@ -90,11 +91,9 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         import os
 
-        from sonata_dlt.services.runtime import Runtime
-
         # Upgrade the schema and create the host key once, here, so worker processes never race to do it;
         # each then rebuilds its app from the same settings and finds both in place.
-        Runtime.start(settings).close()
+        start_runtime(settings).close()
         os.environ.update(settings.to_environment())
         uvicorn.run(
             "sonata_dlt.api.app:app_from_environment",

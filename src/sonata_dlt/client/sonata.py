@@ -18,13 +18,14 @@ from typing import Any
 
 import aiohttp
 
+from sonata_dlt import base_paths
 from sonata_dlt.errors import SonataDltError
 
-PROOFS = "/mefApi/sonata/verifiableLog/v1"
-ORDERING = "/mefApi/sonata/productOrderingManagement/v10"
-INVENTORY = "/mefApi/sonata/productInventory/v7"
-BILLING = "/mefApi/sonata/customerBillManagement/v2"
-SMART_BILATERAL = "/mefApi/sonata/smartBilateral/v1"
+PROOFS = base_paths.VERIFIABLE_LOG
+ORDERING = base_paths.PRODUCT_ORDERING
+INVENTORY = base_paths.PRODUCT_INVENTORY
+BILLING = base_paths.CUSTOMER_BILL
+SMART_BILATERAL = base_paths.SMART_BILATERAL
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ ERROR_TEXT_LIMIT = 1024  # OutboxEvent.last_error column size
 
 
 class RuntimeLike(Protocol):
-    """What the worker needs from ``services.runtime.Runtime`` (notify may not import services)."""
+    """What the worker needs from ``core.runtime.Runtime`` (notify may not import services)."""
 
     settings: Settings
     db: Database

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from sonata_dlt import base_paths
 from sonata_dlt.storage.hub import HubSubscription, OutboxEvent
 from sonata_dlt.storage.types import rfc3339, utcnow
 
@@ -25,8 +26,8 @@ class NotificationApi:
     listener_base_path: str
 
 
-PRODUCT_ORDERING = NotificationApi("productOrdering", "/mefApi/sonata/productOrderingNotification/v10")
-CUSTOMER_BILL = NotificationApi("customerBill", "/mefApi/sonata/customerBillNotification/v2")
+PRODUCT_ORDERING = NotificationApi("productOrdering", base_paths.PRODUCT_ORDERING_NOTIFICATION)
+CUSTOMER_BILL = NotificationApi("customerBill", base_paths.CUSTOMER_BILL_NOTIFICATION)
 
 
 def listener_url(callback: str, api: NotificationApi, event_type: str) -> str:

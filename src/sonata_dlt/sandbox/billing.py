@@ -14,45 +14,35 @@ The figures (``billing.<buyer>/<seller>.amountDue`` ...) are read from what the 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sonata_dlt import base_paths
 from sonata_dlt.sandbox import scenario as model
+from sonata_dlt.sandbox.run_context import IssuedBill, RunContext
 from sonata_dlt.sandbox.topology import Identity
 
-if TYPE_CHECKING:
-    from sonata_dlt.sandbox.runner import Run
-
-BILLING = "/mefApi/sonata/customerBillManagement/v2"
-BILATERAL = "/mefApi/sonata/smartBilateral/v1"
-
-
-@dataclass
-class IssuedBill:
-    run_id: str
-    bill_id: str
-    currency: str
-    items: list[dict[str, Any]] = field(default_factory=list)  # as the buyer reads them
+BILLING = base_paths.CUSTOMER_BILL
+BILATERAL = base_paths.SMART_BILATERAL
 
 
 def _value(money: Any) -> float:
     return float(Decimal(str(money["value"])))
 
 
-def _side(run: Run, step: model.Pair, role: str) -> tuple[Identity, dict[str, str]]:
+def _side(run: RunContext, step: model.Pair, role: str) -> tuple[Identity, dict[str, str]]:
     """The identity acting as the buyer or the seller of the step's bilateral, with its bilateral scope."""
     if role == "buyer":
         return run.topology.buyer(step.buyer), {"sellerId": step.seller}
     return run.topology.seller(step.seller), {"buyerId": step.buyer}
 
 
-def _add(run: Run, name: str, value: float) -> None:
+def _add(run: RunContext, name: str, value: float) -> None:
     run.figures[name] = run.figures.get(name, 0) + value
 
 
-async def bill(run: Run, step: model.BillStep) -> str:
+async def bill(run: RunContext, step: model.BillStep) -> str:
     seller, scope = _side(run, step, "seller")
     made = await run.request("POST", f"{BILATERAL}/billingRun", seller, params=scope, body=run.period_body())
     issued = await run.request("POST", f"{BILATERAL}/billingRun/{made['id']}/issue", seller)
@@ -79,7 +69,7 @@ async def bill(run: Run, step: model.BillStep) -> str:
     )
 
 
-async def _targets(run: Run, step: model.DisputeStep) -> list[dict[str, Any]]:
+async def _targets(run: RunContext, step: model.DisputeStep) -> list[dict[str, Any]]:
     """The Dispute_Create bodies of the step: one per record or item of the group's products, or the bill."""
     if step.target == "customerBill":
         return [{"targetType": "customerBill", "targetId": run.bills[(step.buyer, step.seller)].bill_id}]
@@ -114,7 +104,7 @@ async def _targets(run: Run, step: model.DisputeStep) -> list[dict[str, Any]]:
     ]
 
 
-async def dispute(run: Run, step: model.DisputeStep) -> str:
+async def dispute(run: RunContext, step: model.DisputeStep) -> str:
     raiser, raiser_scope = _side(run, step, step.raised_by)
     proposer, _ = _side(run, step, step.proposer)
     answerer, _ = _side(run, step, "buyer" if step.proposer == "seller" else "seller")
@@ -150,12 +140,12 @@ async def dispute(run: Run, step: model.DisputeStep) -> str:
     return f"{step.raised_by} {who} disputed {total} {step.target}(s) of {step.ref or 'the bill'}: {outcome}{money}"
 
 
-def _agreement_currency(run: Run, step: model.Pair) -> str:
+def _agreement_currency(run: RunContext, step: model.Pair) -> str:
     issued = run.bills.get((step.buyer, step.seller))
     return issued.currency if issued is not None else "EUR"
 
 
-async def settle(run: Run, step: model.SettleStep) -> str:
+async def settle(run: RunContext, step: model.SettleStep) -> str:
     first, second = step.between
     # The statement is proposed by one operator (as the seller of its bilateral), confirmed by both.
     proposer = run.topology.seller(first)

@@ -30,6 +30,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from sonata_dlt import base_paths
+from sonata_dlt.bilateral_id import bilateral_id_for
 from sonata_dlt.client.checks import decode_proof, parse_leaf
 from sonata_dlt.client.sonata import ServerError, SonataClient
 from sonata_dlt.client.trust_store import TrustStore
@@ -38,7 +40,6 @@ from sonata_dlt.errors import VerificationError
 from sonata_dlt.logs import bilateral_var, configure_logging, party_var
 from sonata_dlt.sandbox.http import ApiError, call
 from sonata_dlt.sandbox.topology import LOOPBACK, Identity
-from sonata_dlt.services.parties import bilateral_id_for
 from sonata_dlt.settings import Role
 from sonata_dlt.signing.keys import SigningKey
 from sonata_dlt.transparency.canonical import state_hash
@@ -46,11 +47,11 @@ from sonata_dlt.transparency.merkle import verify_inclusion
 
 log = logging.getLogger("sonata_dlt.sandbox.agent")
 
-ORDERING = "/mefApi/sonata/productOrderingManagement/v10"
-INVENTORY = "/mefApi/sonata/productInventory/v7"
-BILLING = "/mefApi/sonata/customerBillManagement/v2"
-ORDER_LISTENER = "/mefApi/sonata/productOrderingNotification/v10/listener/"
-BILL_LISTENER = "/mefApi/sonata/customerBillNotification/v2/listener/"
+ORDERING = base_paths.PRODUCT_ORDERING
+INVENTORY = base_paths.PRODUCT_INVENTORY
+BILLING = base_paths.CUSTOMER_BILL
+ORDER_LISTENER = f"{base_paths.PRODUCT_ORDERING_NOTIFICATION}/listener/"
+BILL_LISTENER = f"{base_paths.CUSTOMER_BILL_NOTIFICATION}/listener/"
 ORDER_EVENTS = frozenset(
     {
         "productOrderStateChangeEvent",

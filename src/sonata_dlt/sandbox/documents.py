@@ -6,7 +6,7 @@ sandbox server accepts these types unchecked (``accept_unknown_product_types``);
 tree, the same documents validate.
 
 The product offering id is the agreement's price-list ``productType`` (``accessEline``, ``internetAccess``): that
-is how the billing engine keys prices (``services.billing.inputs.product_key``).
+is how the billing engine keys prices (``bilateral.billing.inputs.product_key``).
 
 Bandwidth: MEF carries the committed rate as ``cir: {irValue, irUnits}`` (inside the bandwidth profiles), but the
 server's readers do not read that shape yet: the billing run's price key (``inputs.product_key``) takes ``bandwidth``
@@ -14,7 +14,7 @@ or ``cir`` as a string or as ``{amount, units}``, and the seller's inventory sna
 the first ``{amount, units}`` under a key naming "bandwidth". So each configuration also carries
 ``bandwidth: {amount, units: "Mbps"}`` at its top (``BANDWIDTH_FOR_BILLING``), which both read; without it every
 product is priced at bandwidth "-" and reported without a bandwidth. It is not an MEF field: against MEF's product
-schemas it must go once the server reads ``cir`` (``services.product_bandwidth``, being added).
+schemas it must go once the server reads ``cir`` (``sonata.product_bandwidth``, being added).
 """
 
 from __future__ import annotations

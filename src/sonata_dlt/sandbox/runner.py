@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from sonata_dlt import base_paths
 from sonata_dlt.client.bundle import export_bundle, verify_bundle
 from sonata_dlt.client.sonata import SonataClient
 from sonata_dlt.client.trust_store import TrustStore
@@ -28,15 +29,16 @@ from sonata_dlt.sandbox import billing, documents
 from sonata_dlt.sandbox import scenario as model
 from sonata_dlt.sandbox.http import ApiError, call
 from sonata_dlt.sandbox.narration import Narrator
+from sonata_dlt.sandbox.run_context import IssuedBill
 from sonata_dlt.sandbox.topology import Identity, Topology
 from sonata_dlt.sandbox.verification import full_verification, ledger_lookup
 from sonata_dlt.signing.keys import SigningKey
 
-ORDERING = "/mefApi/sonata/productOrderingManagement/v10"
-FULFIL = "/mefApi/sonata/sellerFulfilment/v1"
-INVENTORY = "/mefApi/sonata/productInventory/v7"
-BILLING = "/mefApi/sonata/customerBillManagement/v2"
-BILATERAL = "/mefApi/sonata/smartBilateral/v1"
+ORDERING = base_paths.PRODUCT_ORDERING
+FULFIL = base_paths.SELLER_FULFILMENT
+INVENTORY = base_paths.PRODUCT_INVENTORY
+BILLING = base_paths.CUSTOMER_BILL
+BILATERAL = base_paths.SMART_BILATERAL
 
 # Paths of the Smart Bilateral billing section the billing steps need.
 BILLING_PATHS = {"bill": "/billingRun", "dispute": "/dispute", "settle": "/settlement"}
@@ -74,7 +76,7 @@ class Run:
     work_dir: Path | None = None  # where the sellers' verifier state and exported bundles are kept
     ledger: dict[str, Any] = field(default_factory=dict)  # the server's ledger settings (backend, options)
     reconciliations: dict[tuple[str, str], str] = field(default_factory=dict)  # (buyer, seller) -> latest id
-    bills: dict[tuple[str, str], billing.IssuedBill] = field(default_factory=dict)  # (buyer, seller) -> its bill
+    bills: dict[tuple[str, str], IssuedBill] = field(default_factory=dict)  # (buyer, seller) -> its bill
 
     # --- plumbing --------------------------------------------------------------------------------------------
 
@@ -441,7 +443,7 @@ class Run:
         for buyer_id, seller_id in self.topology.bilaterals():
             await self.request(
                 "POST",
-                "/mefApi/sonata/verifiableLog/v1/checkpoint",
+                f"{base_paths.VERIFIABLE_LOG}/checkpoint",
                 self.topology.seller(seller_id),
                 params={"buyerId": buyer_id},
                 expect=(200, 201),

@@ -15,20 +15,19 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sonata_dlt import base_paths
 from sonata_dlt.client.sonata import SonataClient
 from sonata_dlt.client.trust_store import TrustStore
 from sonata_dlt.client.verifier import VerificationFailed, Verifier, VerifierOptions
 from sonata_dlt.sandbox.http import call
+from sonata_dlt.sandbox.run_context import RunContext
 from sonata_dlt.signing.keys import SigningKey
 
-if TYPE_CHECKING:
-    from sonata_dlt.sandbox.runner import Run
-
-PROOFS = "/mefApi/sonata/verifiableLog/v1"
-ORDERING = "/mefApi/sonata/productOrderingManagement/v10"
-INVENTORY = "/mefApi/sonata/productInventory/v7"
+PROOFS = base_paths.VERIFIABLE_LOG
+ORDERING = base_paths.PRODUCT_ORDERING
+INVENTORY = base_paths.PRODUCT_INVENTORY
 PAGE = 1000
 
 
@@ -43,7 +42,7 @@ class Report:
         return "; ".join(self.lines)
 
 
-async def _all(run: Run, path: str, who: Any, params: dict[str, Any]) -> list[Any]:
+async def _all(run: RunContext, path: str, who: Any, params: dict[str, Any]) -> list[Any]:
     items: list[Any] = []
     while True:
         page = await call(
@@ -54,7 +53,7 @@ async def _all(run: Run, path: str, who: Any, params: dict[str, Any]) -> list[An
             return items
 
 
-async def total(run: Run, path: str, who: Any, params: dict[str, Any]) -> int:
+async def total(run: RunContext, path: str, who: Any, params: dict[str, Any]) -> int:
     async with run.http.get(
         run.topology.server_url + path,
         headers=who.headers,
@@ -72,7 +71,7 @@ def ledger_lookup(ledger: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     return None, {}
 
 
-async def _verify_bilateral(run: Run, buyer_id: str, seller_id: str, wait: float, report: Report) -> None:
+async def _verify_bilateral(run: RunContext, buyer_id: str, seller_id: str, wait: float, report: Report) -> None:
     buyer = run.topology.buyer(buyer_id)
     backend, options = ledger_lookup(run.ledger)
     with (
@@ -100,7 +99,7 @@ async def _verify_bilateral(run: Run, buyer_id: str, seller_id: str, wait: float
     report.figures["verification.leaves"] = report.figures.get("verification.leaves", 0) + result.tree_size
 
 
-async def full_verification(run: Run, anchor_wait: float) -> Report:
+async def full_verification(run: RunContext, anchor_wait: float) -> Report:
     report = Report()
     for buyer_id, seller_id in run.topology.bilaterals():
         before = len(report.problems)
@@ -113,7 +112,7 @@ async def full_verification(run: Run, anchor_wait: float) -> Report:
     return report
 
 
-async def collect_figures(run: Run) -> dict[str, float]:
+async def collect_figures(run: RunContext) -> dict[str, float]:
     """Orders, products, checkpoints and anchors, across every bilateral, read through the public APIs."""
     figures: dict[str, float] = {}
     orders: Counter[str] = Counter()

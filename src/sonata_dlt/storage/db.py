@@ -104,6 +104,8 @@ class Database:
             self.read_engine = self.write_engine
             self._writer_lock = None  # PostgreSQL locks rows, not the database
             self._checkpointer = None
+        # Given to every write session (``Session.info``): switches of the layers above, such as log recording.
+        self.session_info: dict[str, Any] = {}
         self._group: GroupWriter | None = None
         self._group_guard = threading.Lock()
 
@@ -112,7 +114,11 @@ class Database:
         """A read-write transaction: commit on success, roll back on any exception."""
         lock = self._writer_lock or contextlib.nullcontext()
         try:
-            with lock, Session(self.write_engine, expire_on_commit=False) as session, session.begin():
+            with (
+                lock,
+                Session(self.write_engine, expire_on_commit=False, info=self.session_info) as session,
+                session.begin(),
+            ):
                 yield session
         except OperationalError as exc:
             raise ServiceUnavailable("the database is unavailable; nothing was changed") from exc

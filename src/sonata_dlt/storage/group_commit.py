@@ -8,7 +8,7 @@ while the previous group ran and runs them together::
                                                          └─▶ each caller's future gets its result (or error)
 
 A group first runs *optimistically*: jobs one after another, no savepoints, and what they leave in
-``DeferredWrites`` (the log's leaves, Merkle nodes and head, see ``services.recording``) written once before the
+``DeferredWrites`` (the log's leaves, Merkle nodes and head, see ``verifiable_log.recording``) written once before the
 commit. If a job raises, that transaction is rolled back whole, the job gets its exception, and the others run
 again in a new transaction, each in its own savepoint with nothing deferred, so that a second failure rolls back
 only itself. A job may therefore run twice: only a committed run counts, and a job must have no effect outside
@@ -17,7 +17,7 @@ its session (creates draw their ids and timestamps afresh). No caller learns of 
 
 Coroutine callers (``run``) hand over the jobs of one event-loop turn together and are woken once per group;
 thread callers (``submit``) get a ``concurrent.futures.Future``. ``commit_group`` is the transaction logic alone:
-the server's writer process (``services.writer_process``) runs its groups with it too.
+the server's writer process (``startup.writer_process``) runs its groups with it too.
 """
 
 from __future__ import annotations

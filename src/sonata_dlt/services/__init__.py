@@ -1,1 +1,0 @@
-"""See the package map in sonata_dlt/__init__.py."""
