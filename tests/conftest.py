@@ -8,6 +8,7 @@ only make sense on PostgreSQL are marked ``postgres`` and skip, with the reason,
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import DEMO_BUYER_TOKEN, DEMO_SELLER_TOKEN, Settings
 from sonata_dlt.startup.wiring import start_runtime
 
@@ -39,12 +41,30 @@ def _postgres_schema_url(base_url: str) -> Iterator[str]:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to the newest revision once per session; each test gets a copy of it, so the
+    migrations run once rather than in every test (the server's own upgrade then finds nothing to do)."""
+    from sonata_dlt.storage.db import Database
+    from sonata_dlt.storage.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("template") / "sonata.sqlite"
+    database = Database(f"sqlite:///{path}")
+    try:
+        upgrade(database)
+    finally:
+        database.dispose()  # the last connection checkpoints the WAL into the file, so the file alone is whole
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
+def database_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     if POSTGRES_URL:
         yield from _postgres_schema_url(POSTGRES_URL)
     else:
-        yield f"sqlite:///{tmp_path / 'sonata.sqlite'}"
+        copy = tmp_path / "sonata.sqlite"
+        shutil.copyfile(sqlite_template, copy)
+        yield f"sqlite:///{copy}"
 
 
 @pytest.fixture
@@ -80,14 +100,31 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings) -> Iterator[Any]:
+def make_runtime() -> Iterator[Callable[[Settings], Runtime]]:
+    """Factory: the server's runtime for some settings (on the test's copy of the template database), closed when
+    the test ends. The one place tests build runtimes."""
+    started: list[Runtime] = []
+
+    def factory(settings: Settings) -> Runtime:
+        runtime = start_runtime(settings)
+        started.append(runtime)
+        return runtime
+
+    yield factory
+    for runtime in reversed(started):
+        runtime.close()
+
+
+@pytest.fixture
+def runtime(settings: Settings, make_runtime: Callable[[Settings], Runtime]) -> Runtime:
+    return make_runtime(settings)
+
+
+@pytest.fixture
+def app(settings: Settings, runtime: Runtime) -> Any:
     from sonata_dlt.api.app import create_app
 
-    runtime = start_runtime(settings)
-    try:
-        yield create_app(settings, runtime, run_workers=False)
-    finally:
-        runtime.close()
+    return create_app(settings, runtime, run_workers=False)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from sonata_dlt.bilateral.rating.engine import Period, Terms, UsageTotal
 from sonata_dlt.core.parties import BilateralRef
 from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import Settings
-from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.inventory import Product, ProductVersion
 from sonata_dlt.storage.types import rfc3339
 
@@ -100,13 +99,10 @@ def inputs() -> GivenInputs:
 
 
 @pytest.fixture
-def billing_runtime(settings: Settings, inputs: GivenInputs) -> Iterator[Runtime]:
-    runtime = start_runtime(settings)
+def billing_runtime(settings: Settings, inputs: GivenInputs, make_runtime: Callable[[Settings], Runtime]) -> Runtime:
+    runtime = make_runtime(settings)
     runtime.components[BILLING_INPUTS] = inputs
-    try:
-        yield runtime
-    finally:
-        runtime.close()
+    return runtime
 
 
 @pytest.fixture

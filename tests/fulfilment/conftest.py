@@ -9,21 +9,10 @@ import pytest
 from inventory.factories import access_eline, add_item, order_create
 
 from sonata_dlt.core.runtime import Runtime
-from sonata_dlt.settings import Settings
-from sonata_dlt.startup.wiring import start_runtime
 
 ORDERING = "/mefApi/sonata/productOrderingManagement/v10"
 FULFIL = "/mefApi/sonata/sellerFulfilment/v1"
 INVENTORY = "/mefApi/sonata/productInventory/v7"
-
-
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    started = start_runtime(settings)
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ that completes order items straight through the inventory service, as Ordering's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +13,6 @@ from sonata_dlt.core.parties import BilateralRef
 from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import Settings
 from sonata_dlt.sonata import inventory
-from sonata_dlt.startup.wiring import start_runtime
 
 BUYER_2_TOKEN = "second-buyer-token-0123456789"
 
@@ -24,15 +23,6 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
         tokens=[{"token": BUYER_2_TOKEN, "party_id": "BUYER-2", "role": "buyer"}],
         bilaterals=[{"buyer_id": "BUYER-2", "seller_id": "SELLER-1"}],
     )
-
-
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    started = start_runtime(settings)
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 def bilateral_of(runtime: Runtime, buyer_id: str) -> BilateralRef:

@@ -12,7 +12,6 @@ from sqlmodel import func, select
 from sonata_dlt.core.parties import Party
 from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import DEMO_BUYER_ID, DEMO_SELLER_ID, Role, Settings
-from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.storage.hub import OutboxEvent
 from sonata_dlt.storage.log import LogLeaf
 
@@ -54,15 +53,14 @@ def ordering_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def runtime_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Runtime, Any]]:
+def runtime_app(
+    settings: Settings, make_runtime: Callable[[Settings], Runtime], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Runtime, Any]:
     from sonata_dlt.api.app import create_app
 
     ordering_only(monkeypatch)
-    runtime = start_runtime(settings)
-    try:
-        yield runtime, create_app(settings, runtime, run_workers=False)
-    finally:
-        runtime.close()
+    runtime = make_runtime(settings)
+    return runtime, create_app(settings, runtime, run_workers=False)
 
 
 @pytest.fixture

@@ -10,19 +10,9 @@ import pytest
 from sonata_dlt.core.parties import BilateralRef
 from sonata_dlt.core.runtime import Runtime
 from sonata_dlt.settings import Settings
-from sonata_dlt.startup.wiring import start_runtime
 from sonata_dlt.verifiable_log.recording import Change, record_change
 
 BASE = "/mefApi/sonata/verifiableLog/v1"
-
-
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    started = start_runtime(settings)
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 @pytest.fixture
